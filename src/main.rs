@@ -1,0 +1,15 @@
+//! capim command-line entry point: parse, run, map errors to exit codes
+//! (0 ok, 1 verification failed, 2 bad input or missing tool).
+
+use clap::Parser;
+
+fn main() {
+    let cli = capim::cli::Cli::parse();
+    match capim::cli::run(cli) {
+        Ok(()) => {}
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(e.exit_code());
+        }
+    }
+}
