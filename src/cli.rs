@@ -5,7 +5,11 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "capim", version, about = "Hardware compiler for channel-adaptive DNNs on SOT-MRAM PIM sub-arrays")]
+#[command(
+    name = "capim",
+    version,
+    about = "Hardware compiler for channel-adaptive DNNs on SOT-MRAM PIM sub-arrays"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -13,11 +17,67 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Generate Verilog, weight-layout images and a manifest into a directory.
+    Gen(GenArgs),
+    /// Co-simulate the generated RTL against the reference, bit-exactly, at every width.
+    Verify(VerifyArgs),
+    /// Lint generated RTL: Verilator -Wall, Yosys synthesis, Icarus -g2012.
+    Lint(LintArgs),
     /// Reference inference on your own tensors (NPY in, NPY out).
     Run(RunArgs),
     /// Model utilities (synthetic CA-DNN generator, inspection).
     #[command(subcommand)]
     Model(ModelCommand),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DesignArgs {
+    /// Array configuration (TOML); default: the built-in configuration.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Model description (JSON); default: the shipped skeleton model of the configuration's precision.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Override the configuration's precision (8 or 16).
+    #[arg(long)]
+    pub precision: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    #[command(flatten)]
+    pub design: DesignArgs,
+    /// Output directory.
+    #[arg(long, default_value = "rtl-out")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub design: DesignArgs,
+    /// Output directory (generated, then verified).
+    #[arg(long, default_value = "rtl-out")]
+    pub out: PathBuf,
+    /// Re-verify this generated directory exactly as it is on disk (no regeneration).
+    #[arg(long, conflicts_with_all = ["config", "model", "precision", "out"])]
+    pub from: Option<PathBuf>,
+    /// Widths to verify (e.g. 0.25,1.0); default: all of the model's widths.
+    #[arg(long, value_delimiter = ',')]
+    pub widths: Vec<String>,
+    /// Seed of the random stimulus.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Random input images per width (edge-case images are always added).
+    #[arg(long, default_value_t = 2)]
+    pub images: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// Generated directory to lint.
+    #[arg(default_value = "rtl-out")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -63,6 +123,9 @@ pub struct SynthArgs {
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Gen(a) => crate::cmd::generate::run(a),
+        Command::Verify(a) => crate::cmd::verify::run(a),
+        Command::Lint(a) => crate::cmd::lint::run(a),
         Command::Run(a) => crate::cmd::run::run(a),
         Command::Model(ModelCommand::Synth(a)) => crate::cmd::model::synth(a),
     }

@@ -1,0 +1,4 @@
+use crate::{Result, cli::VerifyArgs};
+pub fn run(_a: VerifyArgs) -> Result<()> {
+    todo!()
+}

@@ -1,0 +1,71 @@
+//! Decoder of the weight-layout image: rebuilds every layer's weights from
+//! the sub-array images, so a layout can be checked against its model.
+
+use super::Layout;
+use super::images::Bits;
+use crate::error::{Error, Result};
+use crate::model::Model;
+use std::path::Path;
+
+/// Parses a sub-array `$readmemh` image of `rows` words of `cols` bits.
+pub fn parse_subarray(text: &str, rows: usize, cols: usize, file: &Path) -> Result<Vec<Bits>> {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    if lines.len() != rows {
+        return Err(Error::invalid(
+            file,
+            "rows",
+            lines.len(),
+            format!("{rows} lines of {} hex digits", cols.div_ceil(4)),
+        ));
+    }
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            Bits::from_hex(l, cols).ok_or_else(|| {
+                Error::invalid(
+                    file,
+                    format!("row {i}"),
+                    l.trim(),
+                    format!("{} hex digits", cols.div_ceil(4)),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Weights of every layer as stored in the images, `[cout][cin][kh][kw]`.
+pub fn decode_weights(lay: &Layout, model: &Model, images: &[Vec<Bits>]) -> Vec<Vec<i64>> {
+    let n = lay.precision as usize;
+    lay.layers
+        .iter()
+        .zip(&model.layers)
+        .map(|(lm, l)| {
+            let mut w = vec![0i64; l.cout * l.cin * l.kh * l.kw];
+            for co in 0..l.cout {
+                let (arr, slot) = (co / lm.cap, co % lm.cap);
+                for ci in 0..l.cin {
+                    let (chunk, cl) = (ci / lm.cpc, ci % lm.cpc);
+                    for ky in 0..l.kh {
+                        for kx in 0..l.kw {
+                            let col = cl * lm.ksize + ky * l.kw + kx;
+                            let mut v: i64 = 0;
+                            for j in 0..n {
+                                let row = lm.wrow_base + (slot * lm.chunks + chunk) * n + j;
+                                if images[arr][row].get(col) {
+                                    v |= 1 << j;
+                                }
+                            }
+                            // two's complement of N bits
+                            if v >> (n - 1) & 1 == 1 {
+                                v -= 1 << n;
+                            }
+                            w[((co * l.cin + ci) * l.kh + ky) * l.kw + kx] = v;
+                        }
+                    }
+                }
+            }
+            w
+        })
+        .collect()
+}

@@ -1,0 +1,335 @@
+//! Weight layout: places every layer's weights, resident, into the
+//! sub-arrays, and packs the descriptor and requantization images.
+//!
+//! Power-first mapping (DESIGN.md section 4). For layer `l` with `K = kh*kw`:
+//! - the dot product of one output channel is cut into chunks of
+//!   `cpc = min(cols / K, cin)` input channels; chunk `c` of channel `ci`
+//!   sits in columns `(ci % cpc) * K + ky * kw + kx`;
+//! - output channel `co` lives in sub-array `co / cap`, slot `co % cap`,
+//!   with `cap = ceil(cout / count)`; bit-plane `j` of chunk `c` is row
+//!   `wrow_base + (slot * chunks + c) * N + j`;
+//! - rows `0 .. scratch_rows` of every array hold the activation bit-planes
+//!   of the current patch: chunk `c`, plane `i` in row `c * N + i`.
+//!
+//! At width `w` only the first `cout_active` channels are computed: they sit
+//! in the first `ceil(cout_active / cap)` arrays (the rest are gated off),
+//! and only `ceil(cin_active / cpc)` chunks are gathered and computed.
+
+pub mod decode;
+pub mod images;
+
+use crate::config::ArrayConfig;
+use crate::error::{Error, Result};
+use crate::model::Model;
+use serde::Serialize;
+
+/// Bits of the shift-add accumulator.
+pub const ACC_W: u32 = 48;
+
+/// ceil(log2(x)) for x >= 1, i.e. the bits needed to index `x` items.
+pub fn clog2(x: u64) -> u32 {
+    if x <= 1 {
+        0
+    } else {
+        64 - (x - 1).leading_zeros()
+    }
+}
+
+/// Bits needed to hold the value `v`.
+pub fn bits_for(v: u64) -> u32 {
+    64 - v.leading_zeros()
+}
+
+/// Mapping of one layer at one width.
+#[derive(Debug, Clone, Serialize)]
+pub struct WidthMap {
+    pub cin_active: usize,
+    pub cout_active: usize,
+    /// Chunks of input channels gathered and computed.
+    pub chunks: usize,
+    /// Weight slots iterated per output position: min(cap, cout_active).
+    pub slots: usize,
+    /// Sub-arrays enabled for this layer (the rest are gated off).
+    pub arrays: usize,
+    /// First entry of this (layer, width) in the requantization image.
+    pub qbase: usize,
+}
+
+/// Mapping of one layer.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerMap {
+    pub name: String,
+    pub ksize: usize,
+    /// Input channels per chunk.
+    pub cpc: usize,
+    /// Chunks at full width.
+    pub chunks: usize,
+    /// Output channels per sub-array.
+    pub cap: usize,
+    /// Rows one slot occupies: chunks * N.
+    pub slot_rows: usize,
+    /// First weight row of this layer in every array it uses.
+    pub wrow_base: usize,
+    /// Sub-arrays that hold this layer's weights.
+    pub arrays: usize,
+    pub in_base: usize,
+    pub out_base: usize,
+    pub res_base: Option<usize>,
+    pub widths: Vec<WidthMap>,
+}
+
+/// A tensor's region in the activation memory (layout `[c][y][x]`).
+#[derive(Debug, Clone, Serialize)]
+pub struct TensorRegion {
+    pub name: String,
+    pub base: usize,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub signed: bool,
+}
+
+/// Bit widths of the generated RTL.
+#[derive(Debug, Clone, Serialize)]
+pub struct Widths {
+    pub n: u32,
+    pub plw: u32,
+    pub rw: u32,
+    pub cnt_w: u32,
+    pub sw: u32,
+    pub clw: u32,
+    pub aw: u32,
+    pub qaw: u32,
+    pub lw: u32,
+    pub ww: u32,
+    pub acc_w: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Layout {
+    pub precision: u32,
+    pub rows: usize,
+    pub cols: usize,
+    pub count: usize,
+    pub scratch_rows: usize,
+    /// Rows used in the fullest sub-array.
+    pub rows_used: usize,
+    pub act_depth: usize,
+    pub quant_depth: usize,
+    pub widths: Widths,
+    pub tensors: Vec<TensorRegion>,
+    pub layers: Vec<LayerMap>,
+}
+
+impl Layout {
+    /// Maps `model` onto the array of `cfg`; says what is missing if it does not fit.
+    pub fn new(cfg: &ArrayConfig, model: &Model, cfg_name: &str) -> Result<Layout> {
+        let n = cfg.precision as usize;
+        if model.precision != cfg.precision {
+            return Err(Error::invalid(
+                &model.path,
+                "precision",
+                model.precision,
+                format!("{} to match `precision` of {cfg_name}", cfg.precision),
+            ));
+        }
+        let rows = cfg.subarray.rows as usize;
+        let cols = cfg.subarray.cols as usize;
+        let count = cfg.subarray.count as usize;
+
+        // Activation memory: every tensor its own region.
+        let mut tensors = vec![TensorRegion {
+            name: model.input.name.clone(),
+            base: 0,
+            channels: model.input.channels,
+            height: model.input.height,
+            width: model.input.width,
+            signed: model.input.signed,
+        }];
+        let mut act_depth = model.input.channels * model.input.height * model.input.width;
+        for (li, l) in model.layers.iter().enumerate() {
+            if l.requant.is_none() {
+                return Err(Error::invalid(
+                    &model.path,
+                    format!("layers[{li}].requant"),
+                    "\"none\"",
+                    "a requantized layer: raw-accumulator outputs are not supported by the accelerator yet",
+                ));
+            }
+            let (ho, wo) = model.out_hw(li);
+            tensors.push(TensorRegion {
+                name: l.name.clone(),
+                base: act_depth,
+                channels: l.cout,
+                height: ho,
+                width: wo,
+                signed: !l.relu,
+            });
+            act_depth += l.cout * ho * wo;
+        }
+        let region = |name: &str| tensors.iter().find(|t| t.name == name).map(|t| t.base);
+
+        let mut layers = Vec::new();
+        let mut scratch_chunks = 1;
+        for (li, l) in model.layers.iter().enumerate() {
+            let ksize = l.kh * l.kw;
+            if ksize > cols {
+                return Err(Error::invalid(
+                    &model.path,
+                    format!("layers[{li}].kernel"),
+                    format!("{}x{}", l.kh, l.kw),
+                    format!("at most {cols} taps: the array has cols = {cols} ({cfg_name})"),
+                ));
+            }
+            let cpc = (cols / ksize).min(l.cin);
+            let chunks = l.cin.div_ceil(cpc);
+            scratch_chunks = scratch_chunks.max(chunks);
+            let cap = l.cout.div_ceil(count);
+            layers.push(LayerMap {
+                name: l.name.clone(),
+                ksize,
+                cpc,
+                chunks,
+                cap,
+                slot_rows: chunks * n,
+                wrow_base: 0,
+                arrays: l.cout.div_ceil(cap),
+                in_base: region(&l.input).unwrap_or(0),
+                out_base: region(&l.name).unwrap_or(0),
+                res_base: l
+                    .requant
+                    .as_ref()
+                    .and_then(|r| r.residual.as_ref())
+                    .and_then(|r| region(&r.source)),
+                widths: Vec::new(),
+            });
+        }
+        let scratch_rows = scratch_chunks * n;
+        let mut next_row = scratch_rows;
+        for lm in &mut layers {
+            lm.wrow_base = next_row;
+            next_row += lm.cap * lm.slot_rows;
+        }
+        let rows_used = next_row;
+        if rows_used > rows {
+            // Smallest array count that would fit, if any.
+            let need_count = (count..=4096).find(|&c| {
+                let used: usize = layers
+                    .iter()
+                    .zip(&model.layers)
+                    .map(|(lm, l)| l.cout.div_ceil(c) * lm.slot_rows)
+                    .sum();
+                scratch_rows + used <= rows
+            });
+            let hint = match need_count {
+                Some(c) => format!("or `subarray.count` >= {c}"),
+                None => "no sub-array count up to 4096 is enough at this row count".to_string(),
+            };
+            return Err(Error::invalid(
+                &model.path,
+                "weights",
+                format!("{rows_used} rows per sub-array needed"),
+                format!(
+                    "at most `subarray.rows` = {rows} of {cfg_name}: model `{}` needs `subarray.rows` >= {rows_used} ({scratch_rows} activation scratch rows + weights) {hint}",
+                    model.name
+                ),
+            ));
+        }
+
+        // Requantization image and per-width maps.
+        let mut qbase = 0;
+        for (lm, l) in layers.iter_mut().zip(&model.layers) {
+            for wi in 0..model.widths.len() {
+                let cin_a = l.cin_active[wi];
+                let cout_a = l.cout_active[wi];
+                lm.widths.push(WidthMap {
+                    cin_active: cin_a,
+                    cout_active: cout_a,
+                    chunks: cin_a.div_ceil(lm.cpc),
+                    slots: lm.cap.min(cout_a),
+                    arrays: cout_a.div_ceil(lm.cap),
+                    qbase,
+                });
+                qbase += l.cout;
+            }
+        }
+        let quant_depth = qbase;
+
+        // RTL widths.
+        let mut max_val = act_depth.max(cols);
+        let mut max_cout = 1;
+        for (li, l) in model.layers.iter().enumerate() {
+            let (h, w) = model.in_hw(li);
+            max_val = max_val.max(h + 2 * l.pad + l.kh).max(w + 2 * l.pad + l.kw);
+            max_val = max_val.max(2 * l.cout + 1).max(l.cin + 1);
+            max_cout = max_cout.max(l.cout);
+        }
+        let widths = Widths {
+            n: cfg.precision,
+            plw: clog2(n as u64),
+            rw: clog2(rows as u64),
+            cnt_w: bits_for(cols as u64),
+            sw: bits_for(count as u64),
+            clw: clog2(cols as u64),
+            aw: bits_for(max_val as u64).max(8),
+            qaw: clog2(quant_depth as u64)
+                .max(bits_for(2 * max_cout as u64 + 1))
+                .max(1),
+            lw: clog2(model.layers.len() as u64).max(1),
+            ww: clog2(model.widths.len() as u64).max(1),
+            acc_w: ACC_W,
+        };
+        if widths.aw > 24 {
+            return Err(Error::invalid(
+                &model.path,
+                "activations",
+                format!("{act_depth} words"),
+                "at most 2^24 activation words",
+            ));
+        }
+        Ok(Layout {
+            precision: cfg.precision,
+            rows,
+            cols,
+            count,
+            scratch_rows,
+            rows_used,
+            act_depth,
+            quant_depth,
+            widths,
+            tensors,
+            layers,
+        })
+    }
+
+    pub fn tensor(&self, name: &str) -> Option<&TensorRegion> {
+        self.tensors.iter().find(|t| t.name == name)
+    }
+
+    /// Busy cycles the engine takes for layer `li` at width `wi` (exact).
+    pub fn layer_cycles(&self, model: &Model, li: usize, wi: usize) -> u64 {
+        let lm = &self.layers[li];
+        let wm = &lm.widths[wi];
+        let n = self.precision as u64;
+        let (ho, wo) = model.out_hw(li);
+        let positions = (ho * wo) as u64;
+        let mut gather = 0u64;
+        for c in 0..wm.chunks {
+            let nch = (wm.cin_active - c * lm.cpc).min(lm.cpc) as u64;
+            gather += 1 + nch * lm.ksize as u64 + 1 + n;
+        }
+        let per_slot = 1 + wm.chunks as u64 * n * n + 1 + 2 * wm.arrays as u64;
+        1 + positions * (gather + wm.slots as u64 * per_slot)
+    }
+
+    /// (computes, row writes) every enabled sub-array performs for layer `li` at width `wi`.
+    pub fn layer_ops(&self, model: &Model, li: usize, wi: usize) -> (u64, u64) {
+        let wm = &self.layers[li].widths[wi];
+        let n = self.precision as u64;
+        let (ho, wo) = model.out_hw(li);
+        let positions = (ho * wo) as u64;
+        let writes = positions * wm.chunks as u64 * n;
+        let computes = positions * wm.slots as u64 * wm.chunks as u64 * n * n;
+        (computes, writes)
+    }
+}
