@@ -1,4 +1,19 @@
+//! `capim model synth`: write a deterministic synthetic CA-DNN.
+
 use crate::{Result, cli::SynthArgs};
-pub fn synth(_a: SynthArgs) -> Result<()> {
-    todo!("capim model synth")
+
+pub fn synth(a: SynthArgs) -> Result<()> {
+    let model = crate::model::synth::synth(&a.preset, a.precision, a.seed)?;
+    model.save(&a.out)?;
+    println!(
+        "wrote {} and {} ({}, {} layers, {}-bit, widths {:?}, seed {})",
+        a.out.display(),
+        a.out.with_extension("safetensors").display(),
+        a.preset,
+        model.layers.len(),
+        model.precision,
+        model.widths,
+        a.seed
+    );
+    Ok(())
 }

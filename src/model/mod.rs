@@ -1,0 +1,412 @@
+//! The quantized channel-adaptive DNN (CA-DNN): file format, validation,
+//! reference arithmetic (DESIGN.md §1–2), synthetic generator and NPY I/O.
+//!
+//! A model is a JSON description (format tag `capim-cadnn/1`) plus a
+//! safetensors file beside it holding, per layer, `{layer}.weight`
+//! (I8/I16, `[cout, cin, kh, kw]`), `{layer}.bias` (I64, `[n_widths, cout]`)
+//! and `{layer}.mult` (I32, `[n_widths, cout]`). Per-width shifts and
+//! residual multipliers live in the JSON.
+
+mod format;
+pub mod npy;
+pub mod reference;
+pub mod synth;
+mod validate;
+
+use crate::error::{Error, Result};
+use std::path::{Path, PathBuf};
+
+/// Format tag written into (and required in) every model JSON.
+pub const FORMAT: &str = "capim-cadnn/1";
+/// Name of the network input tensor (reserved: no layer may use it).
+pub const INPUT: &str = "input";
+/// Exclusive upper bound of the multipliers `M` and `R`.
+pub const MULT_LIMIT: u32 = 1 << 16;
+/// Largest requantization shift `S`.
+pub const MAX_SHIFT: u32 = 62;
+/// Bits of the hardware accumulator (signed).
+pub const ACC_BITS: u32 = 48;
+/// Largest channel count, spatial size, kernel size or stride accepted.
+pub const MAX_DIM: usize = 1 << 16;
+/// Largest number of elements in one tensor (activation or weights).
+pub const MAX_ELEMS: usize = 1 << 28;
+
+/// A quantized channel-adaptive DNN.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    /// The JSON path it was loaded from (for messages); empty when synthesized.
+    pub path: PathBuf,
+    pub name: String,
+    /// Operand bits `N`: 8 or 16.
+    pub precision: u32,
+    /// Channel widths: strictly increasing, in (0, 1], the last is 1.0.
+    pub widths: Vec<f64>,
+    pub input: InputSpec,
+    pub layers: Vec<Layer>,
+}
+
+/// The network input tensor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputSpec {
+    /// Always [`INPUT`].
+    pub name: String,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub signed: bool,
+}
+
+/// Layer operator. Serialized lower-case (`"conv"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Op {
+    /// Convolution, groups = 1, zero padding.
+    Conv,
+}
+
+/// One layer; it produces the tensor named after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layer {
+    /// Also the name of the tensor it produces.
+    pub name: String,
+    pub op: Op,
+    /// The tensor it reads: [`INPUT`] or an earlier layer.
+    pub input: String,
+    pub cin: usize,
+    pub cout: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: usize,
+    pub pad: usize,
+    /// Output clamp `0 ..= 2^N-1` if true, else `-2^(N-1) ..= 2^(N-1)-1`.
+    pub relu: bool,
+    /// Active input channels, per width.
+    pub cin_active: Vec<usize>,
+    /// Active output channels, per width.
+    pub cout_active: Vec<usize>,
+    /// `None`: raw accumulator output (`"requant": "none"`, e.g. logits).
+    pub requant: Option<Requant>,
+    /// `[cout][cin][kh][kw]` row-major, shared by all widths.
+    pub weights: Vec<i64>,
+    /// `[width][cout]`.
+    pub bias: Vec<Vec<i64>>,
+    /// `[width][cout]`, each `0 <= M < 2^16`.
+    pub mult: Vec<Vec<u32>>,
+}
+
+/// Requantization parameters that are not per output channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requant {
+    /// `S` per width, `0 ..= 62`.
+    pub shift: Vec<u32>,
+    pub residual: Option<Residual>,
+}
+
+/// A residual input added inside requantization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Residual {
+    /// Name of the tensor added (same shape as the output at every width).
+    pub source: String,
+    /// `R` per width, `0 <= R < 2^16`.
+    pub mult: Vec<u32>,
+}
+
+/// An activation tensor, `CHW` row-major.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tensor {
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub data: Vec<i64>,
+}
+
+impl Tensor {
+    /// An all-zero tensor.
+    pub fn zeros(c: usize, h: usize, w: usize) -> Tensor {
+        Tensor {
+            c,
+            h,
+            w,
+            data: vec![0; c * h * w],
+        }
+    }
+
+    /// Element `(c, y, x)`.
+    pub fn at(&self, c: usize, y: usize, x: usize) -> i64 {
+        self.data[(c * self.h + y) * self.w + x]
+    }
+
+    /// The first `c` channels (prefix slicing).
+    pub fn prefix(&self, c: usize) -> Tensor {
+        let c = c.min(self.c);
+        Tensor {
+            c,
+            h: self.h,
+            w: self.w,
+            data: self.data[..c * self.h * self.w].to_vec(),
+        }
+    }
+}
+
+impl Model {
+    /// Reads the JSON description and the weights file it names (relative to
+    /// the JSON's directory), and validates both.
+    pub fn load(json: &Path) -> Result<Model> {
+        let text = std::fs::read(json).map_err(|e| Error::io(json, e))?;
+        let file = format::parse_json(&text, json)?;
+        let weights_path = format::weights_path(json, &file.weights);
+        let st = std::fs::read(&weights_path).map_err(|e| {
+            Error::io(
+                &weights_path,
+                format!(
+                    "{e} (the weights file named by `weights` in {})",
+                    json.display()
+                ),
+            )
+        })?;
+        format::build(file, &st, json, &weights_path)
+    }
+
+    /// Same as [`Model::load`], from memory; `origin` names the JSON in
+    /// messages (the weights file is named relative to it).
+    pub fn from_bytes(json: &[u8], safetensors: &[u8], origin: &Path) -> Result<Model> {
+        let file = format::parse_json(json, origin)?;
+        let weights_path = format::weights_path(origin, &file.weights);
+        format::build(file, safetensors, origin, &weights_path)
+    }
+
+    /// Writes the JSON to `json` and the weights to `<stem>.safetensors`
+    /// beside it. Both go to temporary files in the same directory first and
+    /// are renamed into place, so nothing is ever half-written.
+    pub fn save(&self, json: &Path) -> Result<()> {
+        self.validate()?;
+        let stem = json
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                Error::invalid(
+                    json,
+                    "path",
+                    json.display(),
+                    "a file name such as `model.json`",
+                )
+            })?;
+        let weights_name = format!("{stem}.safetensors");
+        let weights = json.with_file_name(&weights_name);
+        if weights == json {
+            return Err(Error::invalid(
+                json,
+                "path",
+                json.display(),
+                "a JSON file name that differs from its weights file `<stem>.safetensors`",
+            ));
+        }
+        let json_bytes = format::json_bytes(self, &weights_name);
+        let st_bytes = self.safetensors_bytes();
+        let dir = match json.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let tmp_st = write_temp(&dir, &st_bytes, &weights)?;
+        let tmp_json = write_temp(&dir, &json_bytes, json)?;
+        tmp_st
+            .persist(&weights)
+            .map_err(|e| Error::io(&weights, e.error))?;
+        tmp_json
+            .persist(json)
+            .map_err(|e| Error::io(json, e.error))?;
+        Ok(())
+    }
+
+    /// Checks everything DESIGN.md §1 fixes (see the `validate` module).
+    pub fn validate(&self) -> Result<()> {
+        let origin = self.origin();
+        let weights = self.weights_origin();
+        validate::structure(self, &origin)?;
+        validate::values(self, &weights)
+    }
+
+    /// Index of the layer called `name`.
+    pub fn layer_index(&self, name: &str) -> Option<usize> {
+        self.layers.iter().position(|l| l.name == name)
+    }
+
+    /// Parses a width such as `"0.5"`; it must equal one of [`Model::widths`].
+    pub fn width_index(&self, w: &str) -> Result<usize> {
+        let expected = || {
+            let list: Vec<String> = self.widths.iter().map(|w| w.to_string()).collect();
+            format!("one of the model's widths: {}", list.join(", "))
+        };
+        let v: f64 = w
+            .trim()
+            .parse()
+            .map_err(|_| Error::invalid(self.origin(), "--width", w, expected()))?;
+        self.widths
+            .iter()
+            .position(|&x| (x - v).abs() <= 1e-9)
+            .ok_or_else(|| Error::invalid(self.origin(), "--width", w, expected()))
+    }
+
+    /// Output height and width of `layer`.
+    pub fn out_hw(&self, layer: usize) -> (usize, usize) {
+        self.hw_table().get(layer).copied().unwrap_or((0, 0))
+    }
+
+    /// Input height and width of `layer` (those of the tensor it reads).
+    pub fn in_hw(&self, layer: usize) -> (usize, usize) {
+        let table = self.hw_table();
+        match self.layers.get(layer) {
+            Some(l) => self.lookup_hw(&table[..layer], &l.input),
+            None => (0, 0),
+        }
+    }
+
+    /// Whether `tensor` holds signed values: `input.signed` for the input,
+    /// else `!relu` of the producing layer (false for unknown names).
+    pub fn tensor_signed(&self, tensor: &str) -> bool {
+        if tensor == INPUT {
+            return self.input.signed;
+        }
+        self.layer_index(tensor)
+            .map(|i| !self.layers[i].relu)
+            .unwrap_or(false)
+    }
+
+    /// Full shape `(C, H, W)` of a tensor (the input or a layer's output).
+    pub fn tensor_shape(&self, tensor: &str) -> Option<(usize, usize, usize)> {
+        if tensor == INPUT {
+            return Some((self.input.channels, self.input.height, self.input.width));
+        }
+        let i = self.layer_index(tensor)?;
+        let (h, w) = self.out_hw(i);
+        Some((self.layers[i].cout, h, w))
+    }
+
+    /// Active channel count of a tensor at a width index (the input never
+    /// shrinks).
+    pub fn tensor_active(&self, tensor: &str, width: usize) -> Option<usize> {
+        if tensor == INPUT {
+            return Some(self.input.channels);
+        }
+        let i = self.layer_index(tensor)?;
+        self.layers[i].cout_active.get(width).copied()
+    }
+
+    /// The model JSON, byte-identical for the same model. Its `weights` field
+    /// names `<stem>.safetensors` for the stem of [`Model::path`] when that
+    /// is a `.json` file, else `<name>.safetensors`.
+    pub fn json_bytes(&self) -> Vec<u8> {
+        let stem = Some(&self.path)
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .and_then(|p| p.file_stem())
+            .and_then(|s| s.to_str())
+            .filter(|s| !s.is_empty())
+            .unwrap_or(&self.name);
+        format::json_bytes(self, &format!("{stem}.safetensors"))
+    }
+
+    /// The safetensors weights file, byte-identical for the same model.
+    pub fn safetensors_bytes(&self) -> Vec<u8> {
+        format::safetensors_bytes(self)
+    }
+
+    /// The name used for the JSON in messages.
+    pub(crate) fn origin(&self) -> PathBuf {
+        if self.path.as_os_str().is_empty() {
+            PathBuf::from(format!("<model {}>", self.name))
+        } else {
+            self.path.clone()
+        }
+    }
+
+    /// The name used for the weights file in messages.
+    pub(crate) fn weights_origin(&self) -> PathBuf {
+        if self.path.as_os_str().is_empty() {
+            PathBuf::from(format!("<model {}>.safetensors", self.name))
+        } else {
+            self.path.with_extension("safetensors")
+        }
+    }
+
+    /// Output (H, W) of every layer, in order; a layer whose input is not an
+    /// earlier tensor gets (0, 0). Never panics, even on invalid models.
+    fn hw_table(&self) -> Vec<(usize, usize)> {
+        let mut table: Vec<(usize, usize)> = Vec::with_capacity(self.layers.len());
+        for l in &self.layers {
+            let (h, w) = self.lookup_hw(&table, &l.input);
+            let out = |x: usize, k: usize| {
+                if x == 0 {
+                    0
+                } else {
+                    (x + 2 * l.pad).saturating_sub(k) / l.stride.max(1) + 1
+                }
+            };
+            table.push((out(h, l.kh), out(w, l.kw)));
+        }
+        table
+    }
+
+    /// (H, W) of `tensor`, looking only at the first `table.len()` layers.
+    fn lookup_hw(&self, table: &[(usize, usize)], tensor: &str) -> (usize, usize) {
+        if tensor == INPUT {
+            return (self.input.height, self.input.width);
+        }
+        self.layers[..table.len()]
+            .iter()
+            .position(|l| l.name == tensor)
+            .map(|i| table[i])
+            .unwrap_or((0, 0))
+    }
+}
+
+/// The shipped `models/skeleton-i{8,16}` files, embedded so that capim works
+/// from any directory.
+const BUILTIN: [(u32, &str, &[u8], &[u8]); 2] = [
+    (
+        8,
+        "<built-in skeleton-i8>",
+        include_bytes!("../../models/skeleton-i8.json"),
+        include_bytes!("../../models/skeleton-i8.safetensors"),
+    ),
+    (
+        16,
+        "<built-in skeleton-i16>",
+        include_bytes!("../../models/skeleton-i16.json"),
+        include_bytes!("../../models/skeleton-i16.safetensors"),
+    ),
+];
+
+/// The built-in default model at `precision` (8 or 16): the shipped
+/// skeleton, generated by `capim model synth --preset skeleton --seed 1`.
+/// Its path reads `<built-in skeleton-i8>` in messages.
+pub fn default_model(precision: u32) -> Result<Model> {
+    let (_, origin, json, st) = BUILTIN
+        .iter()
+        .find(|b| b.0 == precision)
+        .ok_or_else(|| Error::invalid("<built-in models>", "precision", precision, "8 or 16"))?;
+    Model::from_bytes(json, st, Path::new(origin))
+}
+
+/// Writes `bytes` to a new temporary file in `dir`; `target` names it in
+/// messages.
+pub(crate) fn write_temp(
+    dir: &Path,
+    bytes: &[u8],
+    target: &Path,
+) -> Result<tempfile::NamedTempFile> {
+    use std::io::Write;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(target, e))?;
+    tmp.write_all(bytes).map_err(|e| Error::io(target, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let perms = std::fs::Permissions::from_mode(0o644);
+        tmp.as_file()
+            .set_permissions(perms)
+            .map_err(|e| Error::io(target, e))?;
+    }
+    tmp.as_file().sync_all().map_err(|e| Error::io(target, e))?;
+    Ok(tmp)
+}

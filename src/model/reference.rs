@@ -1,0 +1,202 @@
+//! Reference arithmetic, exactly DESIGN.md §1–2: i64 accumulation, i128 in
+//! requantization. Everything here is the oracle the RTL is compared with.
+//!
+//! The functions take validated models and tensors of the documented shapes;
+//! a shape mismatch is a programming error and panics with a message.
+
+use super::{INPUT, Model, Tensor};
+use std::collections::BTreeMap;
+
+/// `clamp(floor((acc*M + r*R + (S > 0 ? 2^(S-1) : 0)) / 2^S), lo, hi)`,
+/// evaluated in i128 (floor of a negative value is the arithmetic shift).
+/// Total for any arguments: a shift of 128 or more gives 0 or -1 before the
+/// clamp, and `lo > hi` yields `hi`.
+pub fn requantize(acc: i64, m: u32, r: i64, rr: u32, shift: u32, lo: i64, hi: i64) -> i64 {
+    let round = if shift == 0 {
+        0
+    } else {
+        1i128.checked_shl(shift - 1).unwrap_or(0)
+    };
+    let v = acc as i128 * m as i128 + r as i128 * rr as i128 + round;
+    let q = v.checked_shr(shift).unwrap_or(if v < 0 { -1 } else { 0 });
+    q.max(lo as i128).min(hi as i128) as i64
+}
+
+/// Output range `(lo, hi)`: `0 ..= 2^N-1` with ReLU, else
+/// `-2^(N-1) ..= 2^(N-1)-1`.
+pub fn out_range(precision: u32, relu: bool) -> (i64, i64) {
+    if relu {
+        (0, (1i64 << precision) - 1)
+    } else {
+        (-(1i64 << (precision - 1)), (1i64 << (precision - 1)) - 1)
+    }
+}
+
+/// Accumulators `bias + sum` of `layer` at width index `width`, laid out
+/// `[cout_active][Hout][Wout]`; `input` holds the first `cin_active` channels.
+pub fn conv_acc(model: &Model, layer: usize, width: usize, input: &Tensor) -> Vec<i64> {
+    let l = &model.layers[layer];
+    let cin = l.cin_active[width];
+    let cout = l.cout_active[width];
+    let (hi, wi) = model.in_hw(layer);
+    let (ho, wo) = model.out_hw(layer);
+    assert!(
+        input.c == cin && input.h == hi && input.w == wi && input.data.len() == cin * hi * wi,
+        "conv_acc({}): input is {}x{}x{}, expected {cin}x{hi}x{wi}",
+        l.name,
+        input.c,
+        input.h,
+        input.w
+    );
+    let (kh, kw, s, p) = (l.kh, l.kw, l.stride, l.pad);
+    let mut out = vec![0i64; cout * ho * wo];
+    for co in 0..cout {
+        let bias = l.bias[width][co];
+        for y in 0..ho {
+            for x in 0..wo {
+                let mut acc = bias;
+                for ci in 0..cin {
+                    let wbase = (co * l.cin + ci) * kh * kw;
+                    for ky in 0..kh {
+                        let iy = (y * s + ky) as isize - p as isize;
+                        if iy < 0 || iy >= hi as isize {
+                            continue;
+                        }
+                        let row = (ci * hi + iy as usize) * wi;
+                        for kx in 0..kw {
+                            let ix = (x * s + kx) as isize - p as isize;
+                            if ix < 0 || ix >= wi as isize {
+                                continue;
+                            }
+                            acc += input.data[row + ix as usize] * l.weights[wbase + ky * kw + kx];
+                        }
+                    }
+                }
+                out[(co * ho + y) * wo + x] = acc;
+            }
+        }
+    }
+    out
+}
+
+/// Output of `layer` at width index `width`: `cout_active[width]` channels.
+/// `residual` must be given (with `cout_active[width]` channels) exactly
+/// when the layer declares one.
+pub fn run_layer(
+    model: &Model,
+    layer: usize,
+    width: usize,
+    input: &Tensor,
+    residual: Option<&Tensor>,
+) -> Tensor {
+    let l = &model.layers[layer];
+    let (ho, wo) = model.out_hw(layer);
+    let cout = l.cout_active[width];
+    let acc = conv_acc(model, layer, width, input);
+    let data = match &l.requant {
+        None => acc,
+        Some(rq) => {
+            let (lo, hi) = out_range(model.precision, l.relu);
+            let shift = rq.shift[width];
+            let (res, rr) = match &rq.residual {
+                Some(spec) => {
+                    let t = residual.unwrap_or_else(|| {
+                        panic!(
+                            "run_layer({}): residual `{}` not given",
+                            l.name, spec.source
+                        )
+                    });
+                    assert!(
+                        t.c == cout && t.h == ho && t.w == wo,
+                        "run_layer({}): residual is {}x{}x{}, expected {cout}x{ho}x{wo}",
+                        l.name,
+                        t.c,
+                        t.h,
+                        t.w
+                    );
+                    (Some(t), spec.mult[width])
+                }
+                None => (None, 0),
+            };
+            acc.iter()
+                .enumerate()
+                .map(|(i, &a)| {
+                    let co = i / (ho * wo);
+                    let r = res.map_or(0, |t| t.data[i]);
+                    requantize(a, l.mult[width][co], r, rr, shift, lo, hi)
+                })
+                .collect()
+        }
+    };
+    Tensor {
+        c: cout,
+        h: ho,
+        w: wo,
+        data,
+    }
+}
+
+/// Every tensor (`"input"` and each layer's output) at width index `width`.
+pub fn run_all(model: &Model, width: usize, input: &Tensor) -> BTreeMap<String, Tensor> {
+    run_to(model, width, input, model.layers.len().saturating_sub(1))
+}
+
+/// Like [`run_all`], stopping after layer index `last`.
+pub fn run_to(
+    model: &Model,
+    width: usize,
+    input: &Tensor,
+    last: usize,
+) -> BTreeMap<String, Tensor> {
+    let mut t: BTreeMap<String, Tensor> = BTreeMap::new();
+    t.insert(INPUT.to_string(), input.clone());
+    for (i, l) in model.layers.iter().enumerate().take(last + 1) {
+        let cin = l.cin_active[width];
+        let src = t[&l.input].prefix(cin);
+        let res = l
+            .requant
+            .as_ref()
+            .and_then(|r| r.residual.as_ref())
+            .map(|r| &t[&r.source]);
+        let out = run_layer(model, i, width, &src, res);
+        t.insert(l.name.clone(), out);
+    }
+    t
+}
+
+/// Dot product through the DESIGN.md §2 bit-plane identity:
+/// `sum_i sum_j sigma_a(i) sigma_w(j) 2^(i+j) popcount(A_i AND W_j)` with
+/// `sigma(N-1) = -1` for a signed operand (weights are always signed).
+/// Bit planes are packed 64 elements to a word, as rows of a sub-array.
+pub fn dot_bitplane(a: &[i64], w: &[i64], n: u32, a_signed: bool) -> i64 {
+    assert_eq!(a.len(), w.len(), "dot_bitplane: operand lengths differ");
+    let planes = |v: &[i64]| -> Vec<Vec<u64>> {
+        (0..n)
+            .map(|bit| {
+                let mut words = vec![0u64; v.len().div_ceil(64)];
+                for (k, &x) in v.iter().enumerate() {
+                    if (x >> bit) & 1 == 1 {
+                        words[k / 64] |= 1 << (k % 64);
+                    }
+                }
+                words
+            })
+            .collect()
+    };
+    let ap = planes(a);
+    let wp = planes(w);
+    let mut sum = 0i64;
+    for (i, ai) in ap.iter().enumerate() {
+        let sa = if a_signed && i as u32 == n - 1 { -1 } else { 1 };
+        for (j, wj) in wp.iter().enumerate() {
+            let sw = if j as u32 == n - 1 { -1 } else { 1 };
+            let count: i64 = ai
+                .iter()
+                .zip(wj)
+                .map(|(x, y)| (x & y).count_ones() as i64)
+                .sum();
+            sum += sa * sw * (count << (i + j));
+        }
+    }
+    sum
+}

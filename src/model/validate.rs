@@ -1,0 +1,503 @@
+//! Model validation: everything DESIGN.md §1 fixes. [`structure`] checks the
+//! JSON description (errors name the model file and a JSON path such as
+//! `layers[2].cout_active[1]`); [`values`] checks the tensors (errors name the
+//! weights file and a tensor such as `conv1.mult[0][3]`).
+
+use super::{ACC_BITS, INPUT, MAX_DIM, MAX_ELEMS, MAX_SHIFT, MULT_LIMIT, Model};
+use crate::error::{Error, Result};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// What validation knows about a tensor produced before the current layer.
+struct TensorInfo {
+    c: usize,
+    h: usize,
+    w: usize,
+    /// Active channels per width.
+    active: Vec<usize>,
+    /// Produced by a layer with `requant: "none"` (raw accumulator, not N-bit).
+    raw: bool,
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn range(file: &Path, field: String, v: usize, lo: usize, hi: usize) -> Result<()> {
+    if v < lo || v > hi {
+        return Err(Error::invalid(file, field, v, format!("{lo} ..= {hi}")));
+    }
+    Ok(())
+}
+
+/// Checks the description (everything but the tensor values).
+pub(super) fn structure(m: &Model, file: &Path) -> Result<()> {
+    if m.precision != 8 && m.precision != 16 {
+        return Err(Error::invalid(file, "precision", m.precision, "8 or 16"));
+    }
+    if m.name.is_empty() {
+        return Err(Error::invalid(
+            file,
+            "name",
+            "\"\"",
+            "a non-empty model name",
+        ));
+    }
+    let nw = m.widths.len();
+    if nw == 0 {
+        return Err(Error::invalid(
+            file,
+            "widths",
+            "[]",
+            "at least one width; the last must be 1.0",
+        ));
+    }
+    for (i, &w) in m.widths.iter().enumerate() {
+        if !(w > 0.0 && w <= 1.0) {
+            return Err(Error::invalid(
+                file,
+                format!("widths[{i}]"),
+                w,
+                "a width in (0, 1]",
+            ));
+        }
+        if i > 0 && w <= m.widths[i - 1] {
+            return Err(Error::invalid(
+                file,
+                format!("widths[{i}]"),
+                w,
+                format!(
+                    "strictly increasing widths: greater than widths[{}] = {}",
+                    i - 1,
+                    m.widths[i - 1]
+                ),
+            ));
+        }
+    }
+    if m.widths[nw - 1] != 1.0 {
+        return Err(Error::invalid(
+            file,
+            format!("widths[{}]", nw - 1),
+            m.widths[nw - 1],
+            "1.0 (the last width is the full network)",
+        ));
+    }
+    if m.input.name != INPUT {
+        return Err(Error::invalid(
+            file,
+            "input.name",
+            &m.input.name,
+            format!("\"{INPUT}\""),
+        ));
+    }
+    range(file, "input.channels".into(), m.input.channels, 1, MAX_DIM)?;
+    range(file, "input.height".into(), m.input.height, 1, MAX_DIM)?;
+    range(file, "input.width".into(), m.input.width, 1, MAX_DIM)?;
+    let in_elems = m.input.channels * m.input.height * m.input.width;
+    if in_elems > MAX_ELEMS {
+        return Err(Error::invalid(
+            file,
+            "input",
+            format!("{in_elems} elements"),
+            format!("at most {MAX_ELEMS} elements"),
+        ));
+    }
+    if m.layers.is_empty() {
+        return Err(Error::invalid(file, "layers", "[]", "at least one layer"));
+    }
+
+    let mut known: BTreeMap<&str, TensorInfo> = BTreeMap::new();
+    known.insert(
+        INPUT,
+        TensorInfo {
+            c: m.input.channels,
+            h: m.input.height,
+            w: m.input.width,
+            active: vec![m.input.channels; nw],
+            raw: false,
+        },
+    );
+    for (i, l) in m.layers.iter().enumerate() {
+        let p = format!("layers[{i}]");
+        if l.name == INPUT {
+            return Err(Error::invalid(
+                file,
+                format!("{p}.name"),
+                format!("\"{}\"", l.name),
+                format!("a layer name other than \"{INPUT}\" (reserved for the network input)"),
+            ));
+        }
+        if !is_identifier(&l.name) {
+            return Err(Error::invalid(
+                file,
+                format!("{p}.name"),
+                format!("\"{}\"", l.name),
+                "an identifier: ASCII letters, digits and `_`, not starting with a digit",
+            ));
+        }
+        if known.contains_key(l.name.as_str()) {
+            return Err(Error::invalid(
+                file,
+                format!("{p}.name"),
+                format!("\"{}\"", l.name),
+                "a name not used by another layer",
+            ));
+        }
+        let src = source(file, &known, &format!("{p}.input"), &l.input)?;
+        range(file, format!("{p}.cin"), l.cin, 1, MAX_DIM)?;
+        range(file, format!("{p}.cout"), l.cout, 1, MAX_DIM)?;
+        range(file, format!("{p}.kernel[0]"), l.kh, 1, MAX_DIM)?;
+        range(file, format!("{p}.kernel[1]"), l.kw, 1, MAX_DIM)?;
+        range(file, format!("{p}.stride"), l.stride, 1, MAX_DIM)?;
+        if l.pad >= l.kh || l.pad >= l.kw {
+            return Err(Error::invalid(
+                file,
+                format!("{p}.pad"),
+                l.pad,
+                format!("less than the kernel size {}x{}", l.kh, l.kw),
+            ));
+        }
+        if l.cin != src.c {
+            return Err(Error::invalid(
+                file,
+                format!("{p}.cin"),
+                l.cin,
+                format!("the channel count of `{}`: {}", l.input, src.c),
+            ));
+        }
+        if src.h + 2 * l.pad < l.kh {
+            return Err(Error::invalid(
+                file,
+                format!("{p}.kernel[0]"),
+                l.kh,
+                format!(
+                    "at most input height {} + 2*pad {} (an output height >= 1)",
+                    src.h, l.pad
+                ),
+            ));
+        }
+        if src.w + 2 * l.pad < l.kw {
+            return Err(Error::invalid(
+                file,
+                format!("{p}.kernel[1]"),
+                l.kw,
+                format!(
+                    "at most input width {} + 2*pad {} (an output width >= 1)",
+                    src.w, l.pad
+                ),
+            ));
+        }
+        let ho = (src.h + 2 * l.pad - l.kh) / l.stride + 1;
+        let wo = (src.w + 2 * l.pad - l.kw) / l.stride + 1;
+        let w_elems = l.cout as u128 * l.cin as u128 * l.kh as u128 * l.kw as u128;
+        if w_elems > MAX_ELEMS as u128 {
+            return Err(Error::invalid(
+                file,
+                format!("{p}.cout"),
+                l.cout,
+                format!("a weight tensor of at most {MAX_ELEMS} elements (has {w_elems})"),
+            ));
+        }
+        // cin*kh*kw*2^(2N-1) < 2^47: the 48-bit accumulator holds the worst sum.
+        let fan_in = l.cin as u128 * l.kh as u128 * l.kw as u128;
+        let fan_limit = 1u128 << (ACC_BITS - 1 - (2 * m.precision - 1));
+        if fan_in >= fan_limit {
+            return Err(Error::invalid(
+                file,
+                format!("{p}.cin"),
+                l.cin,
+                format!(
+                    "cin*kh*kw < {fan_limit} at precision {} (the {ACC_BITS}-bit accumulator), has {fan_in}",
+                    m.precision
+                ),
+            ));
+        }
+        let o_elems = l.cout as u128 * ho as u128 * wo as u128;
+        if o_elems > MAX_ELEMS as u128 {
+            return Err(Error::invalid(
+                file,
+                format!("{p}.cout"),
+                l.cout,
+                format!("an output tensor of at most {MAX_ELEMS} elements (has {o_elems})"),
+            ));
+        }
+        active(file, &format!("{p}.cin_active"), &l.cin_active, l.cin, nw)?;
+        active(
+            file,
+            &format!("{p}.cout_active"),
+            &l.cout_active,
+            l.cout,
+            nw,
+        )?;
+        for (w, (&k, &s)) in l.cin_active.iter().zip(&src.active).enumerate() {
+            if k != s {
+                let what = if l.input == INPUT {
+                    format!(
+                        "{s}: the network input never shrinks (all {} channels at every width)",
+                        m.input.channels
+                    )
+                } else {
+                    format!(
+                        "{s}: the active count of `{}` at width {}",
+                        l.input, m.widths[w]
+                    )
+                };
+                return Err(Error::invalid(
+                    file,
+                    format!("{p}.cin_active[{w}]"),
+                    k,
+                    what,
+                ));
+            }
+        }
+        match &l.requant {
+            None => {
+                if l.relu {
+                    return Err(Error::invalid(
+                        file,
+                        format!("{p}.relu"),
+                        true,
+                        "false when requant is \"none\" (the raw accumulator is not clamped)",
+                    ));
+                }
+            }
+            Some(r) => {
+                if r.shift.len() != nw {
+                    return Err(Error::invalid(
+                        file,
+                        format!("{p}.requant.shift"),
+                        format!("{} entries", r.shift.len()),
+                        format!("one shift per width ({nw})"),
+                    ));
+                }
+                for (w, &s) in r.shift.iter().enumerate() {
+                    if s > MAX_SHIFT {
+                        return Err(Error::invalid(
+                            file,
+                            format!("{p}.requant.shift[{w}]"),
+                            s,
+                            format!("0 ..= {MAX_SHIFT}"),
+                        ));
+                    }
+                }
+                if let Some(res) = &r.residual {
+                    let rp = format!("{p}.requant.residual");
+                    let rs = source(file, &known, &format!("{rp}.source"), &res.source)?;
+                    if (rs.c, rs.h, rs.w) != (l.cout, ho, wo) {
+                        return Err(Error::invalid(
+                            file,
+                            format!("{rp}.source"),
+                            format!("\"{}\" of shape {}x{}x{}", res.source, rs.c, rs.h, rs.w),
+                            format!(
+                                "a tensor of the output's shape {}x{}x{} (C x H x W)",
+                                l.cout, ho, wo
+                            ),
+                        ));
+                    }
+                    for (w, (&k, &s)) in l.cout_active.iter().zip(&rs.active).enumerate() {
+                        if k != s {
+                            return Err(Error::invalid(
+                                file,
+                                format!("{rp}.source"),
+                                format!(
+                                    "\"{}\" with {s} active channels at width {}",
+                                    res.source, m.widths[w]
+                                ),
+                                format!("{k} active channels, as cout_active[{w}]"),
+                            ));
+                        }
+                    }
+                    if res.mult.len() != nw {
+                        return Err(Error::invalid(
+                            file,
+                            format!("{rp}.mult"),
+                            format!("{} entries", res.mult.len()),
+                            format!("one multiplier per width ({nw})"),
+                        ));
+                    }
+                    for (w, &r) in res.mult.iter().enumerate() {
+                        if r >= MULT_LIMIT {
+                            return Err(Error::invalid(
+                                file,
+                                format!("{rp}.mult[{w}]"),
+                                r,
+                                format!("a multiplier R in 0 ..= {}", MULT_LIMIT - 1),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        known.insert(
+            &l.name,
+            TensorInfo {
+                c: l.cout,
+                h: ho,
+                w: wo,
+                active: l.cout_active.clone(),
+                raw: l.requant.is_none(),
+            },
+        );
+    }
+    Ok(())
+}
+
+/// Looks up a tensor a layer reads: it must be produced earlier and be N-bit.
+fn source<'a>(
+    file: &Path,
+    known: &'a BTreeMap<&str, TensorInfo>,
+    field: &str,
+    name: &str,
+) -> Result<&'a TensorInfo> {
+    let Some(t) = known.get(name) else {
+        let names: Vec<&str> = known.keys().copied().collect();
+        return Err(Error::invalid(
+            file,
+            field,
+            format!("\"{name}\""),
+            format!("an earlier tensor: one of {}", names.join(", ")),
+        ));
+    };
+    if t.raw {
+        return Err(Error::invalid(
+            file,
+            field,
+            format!("\"{name}\""),
+            "an N-bit tensor (this one is a raw accumulator output, requant \"none\")",
+        ));
+    }
+    Ok(t)
+}
+
+/// Active counts: one per width, `1 <= k <= full`, non-decreasing, full at
+/// the last width.
+fn active(file: &Path, field: &str, v: &[usize], full: usize, nw: usize) -> Result<()> {
+    if v.len() != nw {
+        return Err(Error::invalid(
+            file,
+            field,
+            format!("{} entries", v.len()),
+            format!("one count per width ({nw})"),
+        ));
+    }
+    for (w, &k) in v.iter().enumerate() {
+        if k < 1 || k > full {
+            return Err(Error::invalid(
+                file,
+                format!("{field}[{w}]"),
+                k,
+                format!("1 ..= {full}"),
+            ));
+        }
+        if w > 0 && k < v[w - 1] {
+            return Err(Error::invalid(
+                file,
+                format!("{field}[{w}]"),
+                k,
+                format!(
+                    "at least {field}[{}] = {} (active channels are a prefix that grows with the width)",
+                    w - 1,
+                    v[w - 1]
+                ),
+            ));
+        }
+    }
+    if v[nw - 1] != full {
+        return Err(Error::invalid(
+            file,
+            format!("{field}[{}]", nw - 1),
+            v[nw - 1],
+            format!("{full}: every channel is active at the full width"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks tensor sizes and values: weights in N-bit range, M in range, and
+/// the bias within the 48-bit accumulator.
+pub(super) fn values(m: &Model, file: &Path) -> Result<()> {
+    let nw = m.widths.len();
+    let n = m.precision;
+    let wlo = -(1i64 << (n - 1));
+    let whi = (1i64 << (n - 1)) - 1;
+    for l in &m.layers {
+        let name = &l.name;
+        let expect = l.cout * l.cin * l.kh * l.kw;
+        if l.weights.len() != expect {
+            return Err(Error::invalid(
+                file,
+                format!("{name}.weight"),
+                format!("{} elements", l.weights.len()),
+                format!(
+                    "{expect} elements (shape [{}, {}, {}, {}])",
+                    l.cout, l.cin, l.kh, l.kw
+                ),
+            ));
+        }
+        if let Some(j) = l.weights.iter().position(|&w| w < wlo || w > whi) {
+            return Err(Error::invalid(
+                file,
+                format!("{name}.weight[{j}]"),
+                l.weights[j],
+                format!("a {n}-bit signed weight in {wlo} ..= {whi}"),
+            ));
+        }
+        for (t, rows) in [("bias", l.bias.len()), ("mult", l.mult.len())] {
+            if rows != nw {
+                return Err(Error::invalid(
+                    file,
+                    format!("{name}.{t}"),
+                    format!("{rows} rows"),
+                    format!("one row per width ({nw}), shape [{nw}, {}]", l.cout),
+                ));
+            }
+        }
+        // |bias| + cin*kh*kw*2^(2N-1) < 2^47: the accumulator never overflows.
+        let worst = (l.cin * l.kh * l.kw) as i128 * (1i128 << (2 * n - 1));
+        let limit = 1i128 << (ACC_BITS - 1);
+        for w in 0..nw {
+            if l.bias[w].len() != l.cout {
+                return Err(Error::invalid(
+                    file,
+                    format!("{name}.bias[{w}]"),
+                    format!("{} entries", l.bias[w].len()),
+                    format!("cout = {} entries", l.cout),
+                ));
+            }
+            if l.mult[w].len() != l.cout {
+                return Err(Error::invalid(
+                    file,
+                    format!("{name}.mult[{w}]"),
+                    format!("{} entries", l.mult[w].len()),
+                    format!("cout = {} entries", l.cout),
+                ));
+            }
+            for (co, &b) in l.bias[w].iter().enumerate() {
+                if (b as i128).abs() + worst >= limit {
+                    return Err(Error::invalid(
+                        file,
+                        format!("{name}.bias[{w}][{co}]"),
+                        b,
+                        format!(
+                            "|bias| < {} so that |bias| + cin*kh*kw*2^(2N-1) fits the {ACC_BITS}-bit accumulator",
+                            (limit - worst).max(0)
+                        ),
+                    ));
+                }
+            }
+            for (co, &x) in l.mult[w].iter().enumerate() {
+                if x >= MULT_LIMIT {
+                    return Err(Error::invalid(
+                        file,
+                        format!("{name}.mult[{w}][{co}]"),
+                        x,
+                        format!("a multiplier M in 0 ..= {}", MULT_LIMIT - 1),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,487 @@
+//! Validation of model files: every bad input is an `Error::Invalid` naming
+//! the file, the field and the value, with exit code 2.
+
+use capim::model::{Model, synth::synth};
+use serde_json::{Value, json};
+use std::path::Path;
+
+const ORIGIN: &str = "models/bad.json";
+const WEIGHTS: &str = "models/bad.safetensors";
+
+fn base() -> (Value, Vec<u8>) {
+    let m = synth("skeleton", 8, 1).unwrap();
+    let mut m2 = m.clone();
+    m2.path = ORIGIN.into();
+    let json: Value = serde_json::from_slice(&m2.json_bytes()).unwrap();
+    (json, m.safetensors_bytes())
+}
+
+fn load(json: &Value, st: &[u8]) -> capim::Result<Model> {
+    Model::from_bytes(&serde_json::to_vec(json).unwrap(), st, Path::new(ORIGIN))
+}
+
+/// The error message, after checking it names file, field and value.
+#[track_caller]
+fn check(r: capim::Result<Model>, file: &str, field: &str, value: &str) -> String {
+    let e = match r {
+        Ok(_) => panic!("should be rejected: {field}"),
+        Err(e) => e,
+    };
+    let m = e.to_string();
+    assert!(m.contains(file), "no file `{file}` in: {m}");
+    assert!(
+        m.contains(&format!("`{field}`")),
+        "no field `{field}` in: {m}"
+    );
+    assert!(
+        m.contains(&format!("= {value}")),
+        "no value `{value}` in: {m}"
+    );
+    assert!(m.contains("expected"), "no expectation in: {m}");
+    assert_eq!(e.exit_code(), 2, "{m}");
+    m
+}
+
+#[test]
+fn base_model_loads() {
+    let (j, st) = base();
+    let m = load(&j, &st).unwrap();
+    assert_eq!(m.path, Path::new(ORIGIN));
+    assert_eq!(m.layers.len(), 4);
+}
+
+#[test]
+fn widths_not_increasing() {
+    let (mut j, st) = base();
+    j["widths"] = json!([0.25, 0.75, 0.5, 1.0]);
+    check(load(&j, &st), ORIGIN, "widths[2]", "0.5");
+}
+
+#[test]
+fn widths_last_not_one() {
+    let (mut j, st) = base();
+    j["widths"] = json!([0.25, 0.5, 0.75, 0.9]);
+    check(load(&j, &st), ORIGIN, "widths[3]", "0.9");
+}
+
+#[test]
+fn width_out_of_range() {
+    let (mut j, st) = base();
+    j["widths"] = json!([0.0, 0.5, 0.75, 1.0]);
+    check(load(&j, &st), ORIGIN, "widths[0]", "0");
+}
+
+#[test]
+fn active_not_prefix_monotone() {
+    let (mut j, st) = base();
+    j["layers"][2]["cout_active"] = json!([4, 12, 8, 16]);
+    check(load(&j, &st), ORIGIN, "layers[2].cout_active[2]", "8");
+}
+
+#[test]
+fn active_not_full_at_last_width() {
+    let (mut j, st) = base();
+    j["layers"][2]["cout_active"] = json!([4, 8, 12, 12]);
+    check(load(&j, &st), ORIGIN, "layers[2].cout_active[3]", "12");
+}
+
+#[test]
+fn active_zero() {
+    let (mut j, st) = base();
+    j["layers"][2]["cout_active"] = json!([0, 8, 12, 16]);
+    check(load(&j, &st), ORIGIN, "layers[2].cout_active[0]", "0");
+}
+
+#[test]
+fn active_wrong_length() {
+    let (mut j, st) = base();
+    j["layers"][1]["cout_active"] = json!([4, 8]);
+    check(load(&j, &st), ORIGIN, "layers[1].cout_active", "2 entries");
+}
+
+#[test]
+fn input_channels_never_shrink() {
+    let (mut j, st) = base();
+    j["layers"][0]["cin_active"] = json!([1, 2, 3, 3]);
+    check(load(&j, &st), ORIGIN, "layers[0].cin_active[0]", "1");
+}
+
+#[test]
+fn cin_active_must_match_source() {
+    let (mut j, st) = base();
+    j["layers"][2]["cin_active"] = json!([2, 5, 6, 8]);
+    check(load(&j, &st), ORIGIN, "layers[2].cin_active[1]", "5");
+}
+
+#[test]
+fn cin_must_match_source() {
+    let (mut j, st) = base();
+    j["layers"][1]["cin"] = json!(4);
+    j["layers"][1]["cin_active"] = json!([1, 2, 3, 4]);
+    check(load(&j, &st), ORIGIN, "layers[1].cin", "4");
+}
+
+#[test]
+fn residual_shape_mismatch() {
+    let (mut j, st) = base();
+    // conv2 (16x4x4) cannot add conv0 (8x8x8).
+    j["layers"][2]["requant"]["residual"] = json!({"source": "conv0", "mult": [1, 1, 1, 1]});
+    let m = check(
+        load(&j, &st),
+        ORIGIN,
+        "layers[2].requant.residual.source",
+        "\"conv0\"",
+    );
+    assert!(m.contains("8x8x8") && m.contains("16x4x4"), "{m}");
+}
+
+#[test]
+fn residual_active_mismatch() {
+    let (mut j, st) = base();
+    // conv3 (16x4x4) adding conv2 (16x4x4) is fine in shape; change conv3's counts.
+    j["layers"][3]["requant"]["residual"] = json!({"source": "conv2", "mult": [1, 1, 1, 1]});
+    assert!(load(&j, &st).is_ok());
+    j["layers"][3]["cout_active"] = json!([4, 8, 16, 16]);
+    check(
+        load(&j, &st),
+        ORIGIN,
+        "layers[3].requant.residual.source",
+        "\"conv2\" with 12",
+    );
+}
+
+#[test]
+fn residual_mult_out_of_range() {
+    let (mut j, st) = base();
+    j["layers"][1]["requant"]["residual"]["mult"] = json!([1, 65536, 1, 1]);
+    check(
+        load(&j, &st),
+        ORIGIN,
+        "layers[1].requant.residual.mult[1]",
+        "65536",
+    );
+}
+
+#[test]
+fn source_must_be_earlier() {
+    let (mut j, st) = base();
+    j["layers"][1]["input"] = json!("conv2");
+    check(load(&j, &st), ORIGIN, "layers[1].input", "\"conv2\"");
+}
+
+#[test]
+fn duplicate_and_reserved_names() {
+    let (mut j, st) = base();
+    j["layers"][1]["name"] = json!("conv0");
+    check(load(&j, &st), ORIGIN, "layers[1].name", "\"conv0\"");
+    let (mut j, st) = base();
+    j["layers"][0]["name"] = json!("input");
+    check(load(&j, &st), ORIGIN, "layers[0].name", "\"input\"");
+}
+
+#[test]
+fn shift_out_of_range() {
+    let (mut j, st) = base();
+    j["layers"][0]["requant"]["shift"] = json!([1, 2, 63, 4]);
+    check(load(&j, &st), ORIGIN, "layers[0].requant.shift[2]", "63");
+}
+
+#[test]
+fn pad_not_below_kernel() {
+    let (mut j, st) = base();
+    j["layers"][3]["pad"] = json!(1);
+    check(load(&j, &st), ORIGIN, "layers[3].pad", "1");
+}
+
+#[test]
+fn stride_zero() {
+    let (mut j, st) = base();
+    j["layers"][0]["stride"] = json!(0);
+    check(load(&j, &st), ORIGIN, "layers[0].stride", "0");
+}
+
+#[test]
+fn precision_and_format() {
+    let (mut j, st) = base();
+    j["precision"] = json!(12);
+    check(load(&j, &st), ORIGIN, "precision", "12");
+    let (mut j, st) = base();
+    j["format"] = json!("capim-cadnn/0");
+    check(load(&j, &st), ORIGIN, "format", "\"capim-cadnn/0\"");
+}
+
+#[test]
+fn unknown_json_key() {
+    let (mut j, st) = base();
+    j["layers"][1]["dilation"] = json!(2);
+    let m = check(
+        load(&j, &st),
+        ORIGIN,
+        "layers[1].dilation",
+        "unknown key \"dilation\"",
+    );
+    assert!(m.contains("cout_active"), "should list the known keys: {m}");
+    let (mut j, st) = base();
+    j["layers"][1]["requant"]["extra"] = json!(true);
+    check(
+        load(&j, &st),
+        ORIGIN,
+        "layers[1].requant.extra",
+        "unknown key \"extra\"",
+    );
+}
+
+#[test]
+fn missing_json_key() {
+    let (mut j, st) = base();
+    j["layers"][2].as_object_mut().unwrap().remove("stride");
+    check(load(&j, &st), ORIGIN, "layers[2].stride", "(missing)");
+}
+
+#[test]
+fn wrong_json_type() {
+    let (mut j, st) = base();
+    j["layers"][2]["cout"] = json!("sixteen");
+    check(
+        load(&j, &st),
+        ORIGIN,
+        "layers[2].cout",
+        "string \"sixteen\"",
+    );
+    let (mut j, st) = base();
+    j["layers"][2]["cout_active"][1] = json!(-3);
+    check(
+        load(&j, &st),
+        ORIGIN,
+        "layers[2].cout_active[1]",
+        "integer `-3`",
+    );
+    let (mut j, st) = base();
+    j["layers"][2]["op"] = json!("pool");
+    check(load(&j, &st), ORIGIN, "layers[2].op", "\"pool\"");
+    let (mut j, st) = base();
+    j["layers"][2]["requant"] = json!("raw");
+    check(load(&j, &st), ORIGIN, "layers[2].requant", "string \"raw\"");
+}
+
+#[test]
+fn json_syntax_error() {
+    let (_, st) = base();
+    let r = Model::from_bytes(
+        b"{\"format\": \"capim-cadnn/1\",\n \"name\": }",
+        &st,
+        Path::new(ORIGIN),
+    );
+    check(r, ORIGIN, "name", "line 2, column");
+}
+
+#[test]
+fn requant_none_output() {
+    let (mut j, st) = base();
+    j["layers"][3]["requant"] = json!("none");
+    let m = load(&j, &st).unwrap();
+    assert!(m.layers[3].requant.is_none());
+    // Raw accumulators are not N-bit: nothing may read them.
+    j["layers"][2]["input"] = json!("conv3");
+    // (conv2 comes before conv3, so this is "not earlier" first.)
+    check(load(&j, &st), ORIGIN, "layers[2].input", "\"conv3\"");
+    // ReLU on a raw output is contradictory.
+    let (mut j, st) = base();
+    j["layers"][2]["requant"] = json!("none");
+    check(load(&j, &st), ORIGIN, "layers[2].relu", "true");
+}
+
+// ---- weights file ----
+
+fn retensor(
+    st: &[u8],
+    name: &str,
+    dtype: safetensors::Dtype,
+    shape: Vec<usize>,
+    data: Vec<u8>,
+) -> Vec<u8> {
+    let t = safetensors::SafeTensors::deserialize(st).unwrap();
+    let mut owned: Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> = t
+        .tensors()
+        .into_iter()
+        .map(|(n, v)| (n, v.dtype(), v.shape().to_vec(), v.data().to_vec()))
+        .collect();
+    owned.retain(|x| x.0 != name);
+    if !data.is_empty() {
+        owned.push((name.to_string(), dtype, shape, data));
+    }
+    let views: Vec<(String, safetensors::tensor::TensorView)> = owned
+        .iter()
+        .map(|(n, d, s, b)| {
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap(),
+            )
+        })
+        .collect();
+    safetensors::serialize(views, None).unwrap()
+}
+
+#[test]
+fn truncated_weights_file() {
+    let (j, st) = base();
+    let cut = &st[..st.len() - 10];
+    let m = check(
+        load(&j, cut),
+        WEIGHTS,
+        "safetensors",
+        &format!("{} bytes", cut.len()),
+    );
+    assert!(m.contains("complete"), "{m}");
+    check(load(&j, &st[..5]), WEIGHTS, "safetensors", "5 bytes");
+    check(load(&j, b""), WEIGHTS, "safetensors", "0 bytes");
+}
+
+#[test]
+fn corrupt_weights_header() {
+    let (j, mut st) = base();
+    st[9] = b'#';
+    check(
+        load(&j, &st),
+        WEIGHTS,
+        "safetensors",
+        &format!("{} bytes", st.len()),
+    );
+}
+
+#[test]
+fn wrong_weight_dtype() {
+    let (j, st) = base();
+    let st = retensor(
+        &st,
+        "conv1.weight",
+        safetensors::Dtype::I16,
+        vec![8, 8, 3, 3],
+        vec![0; 8 * 8 * 9 * 2],
+    );
+    check(load(&j, &st), WEIGHTS, "conv1.weight", "dtype I16");
+}
+
+#[test]
+fn wrong_weight_shape() {
+    let (j, st) = base();
+    let st = retensor(
+        &st,
+        "conv1.weight",
+        safetensors::Dtype::I8,
+        vec![8, 8, 9],
+        vec![0; 8 * 8 * 9],
+    );
+    let m = check(load(&j, &st), WEIGHTS, "conv1.weight", "shape [8, 8, 9]");
+    assert!(m.contains("[8, 8, 3, 3]"), "{m}");
+}
+
+#[test]
+fn missing_tensor() {
+    let (j, st) = base();
+    let st = retensor(&st, "conv2.bias", safetensors::Dtype::I64, vec![], vec![]);
+    check(load(&j, &st), WEIGHTS, "conv2.bias", "(missing)");
+}
+
+#[test]
+fn unexpected_tensor() {
+    let (j, st) = base();
+    let st = retensor(
+        &st,
+        "conv9.weight",
+        safetensors::Dtype::I8,
+        vec![1],
+        vec![0],
+    );
+    check(
+        load(&j, &st),
+        WEIGHTS,
+        "conv9.weight",
+        "(unexpected tensor)",
+    );
+}
+
+#[test]
+fn mult_out_of_range() {
+    let (j, st) = base();
+    let mut m: Vec<i32> = vec![100; 4 * 16];
+    m[16 + 3] = 70000;
+    let bytes: Vec<u8> = m.iter().flat_map(|x| x.to_le_bytes()).collect();
+    let st2 = retensor(
+        &st,
+        "conv2.mult",
+        safetensors::Dtype::I32,
+        vec![4, 16],
+        bytes,
+    );
+    check(load(&j, &st2), WEIGHTS, "conv2.mult[1][3]", "70000");
+    m[16 + 3] = -1;
+    let bytes: Vec<u8> = m.iter().flat_map(|x| x.to_le_bytes()).collect();
+    let st2 = retensor(
+        &st,
+        "conv2.mult",
+        safetensors::Dtype::I32,
+        vec![4, 16],
+        bytes,
+    );
+    check(load(&j, &st2), WEIGHTS, "conv2.mult[1][3]", "-1");
+}
+
+#[test]
+fn bias_overflows_accumulator() {
+    let (j, st) = base();
+    let mut b: Vec<i64> = vec![0; 4 * 8];
+    b[2 * 8 + 5] = (1 << 47) - 1000;
+    let bytes: Vec<u8> = b.iter().flat_map(|x| x.to_le_bytes()).collect();
+    let st = retensor(
+        &st,
+        "conv1.bias",
+        safetensors::Dtype::I64,
+        vec![4, 8],
+        bytes,
+    );
+    check(
+        load(&j, &st),
+        WEIGHTS,
+        "conv1.bias[2][5]",
+        &((1i64 << 47) - 1000).to_string(),
+    );
+}
+
+#[test]
+fn in_memory_validate() {
+    let mut m = synth("skeleton", 16, 1).unwrap();
+    assert!(m.validate().is_ok());
+    m.layers[0].weights[4] = 40000;
+    let e = m.validate().unwrap_err().to_string();
+    assert!(e.contains("conv0.weight[4]") && e.contains("40000"), "{e}");
+    let mut m = synth("skeleton", 8, 1).unwrap();
+    m.layers[1].mult[0].pop();
+    let e = m.validate().unwrap_err().to_string();
+    assert!(e.contains("conv1.mult[0]"), "{e}");
+}
+
+#[test]
+fn load_from_disk_names_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("m.json");
+    let m = synth("skeleton", 8, 3).unwrap();
+    m.save(&p).unwrap();
+    let back = Model::load(&p).unwrap();
+    assert_eq!(back.layers, m.layers);
+    assert_eq!(back.path, p);
+    // Truncate the weights file on disk.
+    let wp = dir.path().join("m.safetensors");
+    let bytes = std::fs::read(&wp).unwrap();
+    std::fs::write(&wp, &bytes[..bytes.len() / 2]).unwrap();
+    let e = Model::load(&p).unwrap_err().to_string();
+    assert!(
+        e.contains("m.safetensors") && e.contains("safetensors"),
+        "{e}"
+    );
+    // A missing weights file is an I/O error naming it.
+    std::fs::remove_file(&wp).unwrap();
+    let e = Model::load(&p).unwrap_err();
+    assert!(e.to_string().contains("m.safetensors"), "{e}");
+    assert_eq!(e.exit_code(), 2);
+}
