@@ -81,7 +81,20 @@ pub fn parse(bytes: &[u8], origin: &Path) -> Result<NpyArray> {
             "a valid NPY file",
         )
     })?;
-    let descr = header.dtype().descr();
+    let descr = match header.dtype() {
+        npyz::DType::Plain(ts) => {
+            let bits = ts.size_field() * 8;
+            match ts.type_char() {
+                TypeChar::Int => format!("int{bits}"),
+                TypeChar::Uint => format!("uint{bits}"),
+                TypeChar::Float => format!("float{bits}"),
+                TypeChar::Complex => format!("complex{bits}"),
+                TypeChar::Bool => "bool".to_string(),
+                _ => ts.to_string(),
+            }
+        }
+        other => other.descr(),
+    };
     let dtype = match header.dtype() {
         npyz::DType::Plain(ts) => match (ts.type_char(), ts.size_field()) {
             (TypeChar::Int, 1) => Some(NpyDtype::I8),
