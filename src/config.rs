@@ -136,7 +136,10 @@ mod tests {
     fn rejects_zero_rows() {
         let e = parse("precision = 8\n[subarray]\nrows = 0\ncols = 64\ncount = 4\n").unwrap_err();
         let m = e.to_string();
-        assert!(m.contains("t.toml") && m.contains("subarray.rows") && m.contains("= 0"), "{m}");
+        assert!(
+            m.contains("t.toml") && m.contains("subarray.rows") && m.contains("= 0"),
+            "{m}"
+        );
         assert_eq!(e.exit_code(), 2);
     }
 

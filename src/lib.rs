@@ -4,8 +4,13 @@
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod cosim;
+pub mod emit;
 pub mod error;
+pub mod layout;
+pub mod lint;
 pub mod model;
+pub mod verify;
 
 pub use error::{Error, Result};
 

@@ -78,8 +78,11 @@ struct ArrayCtx {
 pub fn generate(cfg: &ArrayConfig, model: &Model, cfg_name: &str) -> Result<Generated> {
     let lay = Layout::new(cfg, model, cfg_name)?;
     let w = &lay.widths;
-    let model_json = model.json_bytes();
-    let model_st = model.safetensors_bytes();
+    // The copy in the output directory is `model/model.json` + `model/model.safetensors`.
+    let mut stored = model.clone();
+    stored.path = PathBuf::from("model.json");
+    let model_json = stored.json_bytes();
+    let model_st = stored.safetensors_bytes();
     let model_hash = {
         let mut h = Sha256::new();
         h.update(&model_json);

@@ -1,0 +1,379 @@
+//! Co-simulation against the reference (DESIGN.md section 6): runs every
+//! layer of the model on the generated RTL at every width, compares every
+//! output bit-exactly, checks the cycle model and the channel gating.
+
+use crate::config::ArrayConfig;
+use crate::cosim::{self, Sim};
+use crate::emit::{BUILD_DIR, CONFIG_FILE, MODEL_DIR};
+use crate::error::{Error, Result};
+use crate::layout::Layout;
+use crate::model::{Model, Tensor, reference};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Host register map of `capim_top` (word addresses).
+pub mod regs {
+    pub const ID: u32 = 0x0000_0000;
+    pub const CTRL: u32 = 0x0000_0001;
+    pub const WIDTH: u32 = 0x0000_0002;
+    pub const LAYER_FIRST: u32 = 0x0000_0003;
+    pub const LAYER_LAST: u32 = 0x0000_0004;
+    pub const CYCLES: u32 = 0x0000_0005;
+    pub const INFO: u32 = 0x0000_0007;
+    pub const N_COMPUTE: u32 = 0x0100_0000;
+    pub const N_WRITE: u32 = 0x0180_0000;
+    pub const ACT: u32 = 0x0200_0000;
+    pub const ROW: u32 = 0x4000_0000;
+    /// Value of the ID register.
+    pub const ID_VALUE: u32 = 0xCA90_0001;
+}
+
+/// What to verify.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Width indices; empty = all.
+    pub widths: Vec<usize>,
+    pub seed: u64,
+    /// Random images per width (edge-case images are added).
+    pub images: usize,
+}
+
+/// A stimulus image.
+#[derive(Debug, Clone)]
+pub struct Stimulus {
+    pub name: String,
+    pub input: Tensor,
+}
+
+/// Measured figures of one layer at one width.
+#[derive(Debug, Clone)]
+pub struct LayerRun {
+    pub layer: String,
+    pub cycles: u64,
+    pub arrays: usize,
+    pub computes: u64,
+    pub writes: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct WidthReport {
+    pub width: f64,
+    pub layers: Vec<LayerRun>,
+}
+
+#[derive(Debug)]
+pub struct Report {
+    pub build_seconds: f64,
+    pub build_cached: bool,
+    pub sim_seconds: f64,
+    pub images: usize,
+    pub outputs_compared: u64,
+    pub cycles_simulated: u64,
+    pub widths: Vec<WidthReport>,
+}
+
+/// A generated directory, loaded for verification.
+pub struct Design {
+    pub dir: PathBuf,
+    pub cfg: ArrayConfig,
+    pub model: Model,
+    pub layout: Layout,
+}
+
+impl Design {
+    /// Loads the configuration and model that `capim gen` stored in `dir`.
+    pub fn open(dir: &Path) -> Result<Design> {
+        if !dir.join(crate::emit::MANIFEST).is_file() {
+            return Err(Error::invalid(
+                dir,
+                "--from",
+                dir.display(),
+                "a directory written by `capim gen` (manifest.json is missing)",
+            ));
+        }
+        let cfg_path = dir.join(CONFIG_FILE);
+        let cfg = ArrayConfig::load(&cfg_path)?;
+        let model = Model::load(&dir.join(MODEL_DIR).join("model.json"))?;
+        let layout = Layout::new(&cfg, &model, &cfg_path.display().to_string())?;
+        Ok(Design {
+            dir: dir.to_path_buf(),
+            cfg,
+            model,
+            layout,
+        })
+    }
+}
+
+/// Stimulus for one width: `images` seeded random images plus edge cases
+/// (all zero, all maximum, all minimum when the input is signed).
+pub fn stimuli(model: &Model, seed: u64, images: usize) -> Vec<Stimulus> {
+    let inp = &model.input;
+    let n = model.precision;
+    let (lo, hi) = if inp.signed {
+        (-(1i64 << (n - 1)), (1i64 << (n - 1)) - 1)
+    } else {
+        (0, (1i64 << n) - 1)
+    };
+    let len = inp.channels * inp.height * inp.width;
+    let mk = |name: String, data: Vec<i64>| Stimulus {
+        name,
+        input: Tensor {
+            c: inp.channels,
+            h: inp.height,
+            w: inp.width,
+            data,
+        },
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut v: Vec<Stimulus> = (0..images)
+        .map(|k| {
+            let data = (0..len).map(|_| rng.random_range(lo..=hi)).collect();
+            mk(format!("random #{k} (seed {seed})"), data)
+        })
+        .collect();
+    v.push(mk("all zero".into(), vec![0; len]));
+    v.push(mk("all maximum".into(), vec![hi; len]));
+    if inp.signed {
+        v.push(mk("all minimum".into(), vec![lo; len]));
+    }
+    v
+}
+
+fn to_word(v: i64, n: u32) -> u32 {
+    (v as u64 & ((1u64 << n) - 1)) as u32
+}
+
+fn from_word(w: u32, n: u32, signed: bool) -> i64 {
+    let v = (w as u64 & ((1u64 << n) - 1)) as i64;
+    if signed && (v >> (n - 1)) & 1 == 1 {
+        v - (1i64 << n)
+    } else {
+        v
+    }
+}
+
+/// The first mismatch found.
+#[derive(Debug, Clone)]
+pub struct Mismatch {
+    pub width: f64,
+    pub stimulus: String,
+    pub layer: String,
+    pub channel: usize,
+    pub y: usize,
+    pub x: usize,
+    pub expected: i64,
+    pub actual: i64,
+}
+
+enum Outcome {
+    Ok(Vec<LayerRun>, u64, u64),
+    Mismatch(Mismatch),
+    /// Verification failed for another reason (hang, cycle model, gating).
+    Failed(String),
+}
+
+/// Cycle bound of one layer: twice the analytic model plus slack.
+pub fn cycle_bound(model_cycles: u64) -> u64 {
+    2 * model_cycles + 1000
+}
+
+/// Runs one stimulus at one width through every layer; stops at the first problem.
+fn run_one(
+    sim: &mut Sim,
+    d: &Design,
+    wi: usize,
+    stim: &Stimulus,
+    stop_after: Option<usize>,
+) -> Result<Outcome> {
+    let model = &d.model;
+    let lay = &d.layout;
+    let n = model.precision;
+    let reference = reference::run_all(model, wi, &stim.input);
+    let inp = lay.tensor(&model.input.name).expect("input region");
+    let words: Vec<u32> = stim.input.data.iter().map(|&v| to_word(v, n)).collect();
+    sim.write(regs::ACT + inp.base as u32, &words)?;
+    let mut runs = Vec::new();
+    let mut compared = 0u64;
+    let mut cycles_total = 0u64;
+    for (li, l) in model.layers.iter().enumerate() {
+        if stop_after.is_some_and(|s| li > s) {
+            break;
+        }
+        let expect_cycles = lay.layer_cycles(model, li, wi);
+        sim.write(regs::WIDTH, &[wi as u32])?;
+        sim.write(regs::LAYER_FIRST, &[li as u32])?;
+        sim.write(regs::LAYER_LAST, &[li as u32])?;
+        sim.write(regs::CTRL, &[1])?;
+        let bound = cycle_bound(expect_cycles);
+        let r = sim.run(bound)?;
+        if !r.finished {
+            return Ok(Outcome::Failed(format!(
+                "layer `{}` at width {} ({}) did not finish within the cycle bound of {bound} cycles (the cycle model predicts {expect_cycles})",
+                l.name, model.widths[wi], stim.name
+            )));
+        }
+        let hw_cycles = sim.read(regs::CYCLES, 1)?[0] as u64;
+        cycles_total += hw_cycles;
+        // Outputs, bit-exact.
+        let region = lay.tensor(&l.name).expect("layer region");
+        let want = &reference[&l.name];
+        let got = sim.read(
+            regs::ACT + region.base as u32,
+            (want.c * want.h * want.w) as u32,
+        )?;
+        for (k, (&e, &g)) in want.data.iter().zip(&got).enumerate() {
+            let a = from_word(g, n, region.signed);
+            if a != e {
+                let (c, rem) = (k / (want.h * want.w), k % (want.h * want.w));
+                return Ok(Outcome::Mismatch(Mismatch {
+                    width: model.widths[wi],
+                    stimulus: stim.name.clone(),
+                    layer: l.name.clone(),
+                    channel: c,
+                    y: rem / want.w,
+                    x: rem % want.w,
+                    expected: e,
+                    actual: a,
+                }));
+            }
+        }
+        compared += want.data.len() as u64;
+        // Cycle model.
+        if hw_cycles != expect_cycles {
+            return Ok(Outcome::Failed(format!(
+                "layer `{}` at width {}: the RTL took {hw_cycles} cycles, the cycle model predicts {expect_cycles}",
+                l.name, model.widths[wi]
+            )));
+        }
+        // Channel gating: enabled arrays do exactly the predicted work, gated ones none.
+        let ncomp = sim.read(regs::N_COMPUTE, lay.count as u32)?;
+        let nwrite = sim.read(regs::N_WRITE, lay.count as u32)?;
+        let active = lay.layers[li].widths[wi].arrays;
+        let (ec, ew) = lay.layer_ops(model, li, wi);
+        for a in 0..lay.count {
+            let (wc, ww) = if a < active { (ec, ew) } else { (0, 0) };
+            if ncomp[a] as u64 != wc || nwrite[a] as u64 != ww {
+                let what = if a < active { "enabled" } else { "gated-off" };
+                return Ok(Outcome::Failed(format!(
+                    "layer `{}` at width {}: {what} sub-array {a} performed {} computes and {} row writes, expected {wc} and {ww}",
+                    l.name, model.widths[wi], ncomp[a], nwrite[a]
+                )));
+            }
+        }
+        runs.push(LayerRun {
+            layer: l.name.clone(),
+            cycles: hw_cycles,
+            arrays: active,
+            computes: ec,
+            writes: ew,
+        });
+    }
+    Ok(Outcome::Ok(runs, compared, cycles_total))
+}
+
+/// Builds the RTL of `d.dir` with Verilator and verifies it.
+pub fn verify(d: &Design, opts: &Options) -> Result<Report> {
+    let files = crate::cmd::lint::filelist(&d.dir)?;
+    let built = cosim::build(&d.dir, &files, &d.dir.join(BUILD_DIR))?;
+    let widths: Vec<usize> = if opts.widths.is_empty() {
+        (0..d.model.widths.len()).collect()
+    } else {
+        opts.widths.clone()
+    };
+    let stims = stimuli(&d.model, opts.seed, opts.images);
+    let t = Instant::now();
+    let mut sim = Sim::spawn(&built.exe, &d.dir, None)?;
+    sim.reset(4)?;
+    let id = sim.read(regs::ID, 1)?[0];
+    if id != regs::ID_VALUE {
+        return Err(Error::Verification(format!(
+            "{}: ID register reads {id:#010x}, expected {:#010x}",
+            d.dir.display(),
+            regs::ID_VALUE
+        )));
+    }
+    let pb = ProgressBar::new((widths.len() * stims.len()) as u64);
+    pb.set_style(
+        ProgressStyle::with_template("  co-simulating {bar:30} {pos}/{len} {msg}")
+            .expect("progress template"),
+    );
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let mut report = Report {
+        build_seconds: built.seconds,
+        build_cached: built.cached,
+        sim_seconds: 0.0,
+        images: stims.len(),
+        outputs_compared: 0,
+        cycles_simulated: 0,
+        widths: Vec::new(),
+    };
+    for &wi in &widths {
+        let mut first: Option<Vec<LayerRun>> = None;
+        for stim in &stims {
+            pb.set_message(format!("width {} {}", d.model.widths[wi], stim.name));
+            match run_one(&mut sim, d, wi, stim, None)? {
+                Outcome::Ok(runs, compared, cycles) => {
+                    report.outputs_compared += compared;
+                    report.cycles_simulated += cycles;
+                    first.get_or_insert(runs);
+                }
+                Outcome::Mismatch(m) => {
+                    pb.finish_and_clear();
+                    drop(sim);
+                    let li = d.model.layer_index(&m.layer).unwrap_or(0);
+                    let wave = trace_failure(d, &built.exe, wi, stim, li);
+                    return Err(Error::Verification(format!(
+                        "mismatch at width {} ({}), layer `{}`, channel {}, position (y={}, x={}): expected {}, got {}\n  waveform: {}",
+                        m.width,
+                        m.stimulus,
+                        m.layer,
+                        m.channel,
+                        m.y,
+                        m.x,
+                        m.expected,
+                        m.actual,
+                        wave
+                    )));
+                }
+                Outcome::Failed(msg) => {
+                    pb.finish_and_clear();
+                    drop(sim);
+                    let wave = trace_failure(d, &built.exe, wi, stim, d.model.layers.len() - 1);
+                    return Err(Error::Verification(format!("{msg}\n  waveform: {wave}")));
+                }
+            }
+            pb.inc(1);
+        }
+        report.widths.push(WidthReport {
+            width: d.model.widths[wi],
+            layers: first.unwrap_or_default(),
+        });
+    }
+    pb.finish_and_clear();
+    sim.quit()?;
+    report.sim_seconds = t.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Re-runs a failing case with an FST trace; returns where it was written.
+fn trace_failure(d: &Design, exe: &Path, wi: usize, stim: &Stimulus, last: usize) -> String {
+    let dir = d.dir.join("waves");
+    let path = dir.join("failure.fst");
+    let abs = std::path::absolute(&path).unwrap_or(path.clone());
+    let go = || -> Result<()> {
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let mut sim = Sim::spawn(exe, &d.dir, Some(&abs))?;
+        sim.reset(4)?;
+        let _ = run_one(&mut sim, d, wi, stim, Some(last))?;
+        sim.quit()
+    };
+    match go() {
+        Ok(()) => abs.display().to_string(),
+        Err(e) => format!("(not written: {e})"),
+    }
+}
