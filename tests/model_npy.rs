@@ -127,6 +127,20 @@ fn out_of_range_values() {
     check(input(&m8, &bytes(&[3, 8, 8], &d)), "data[77]", "-129");
 }
 
+/// An NPY 1.0 file with the given header dict and raw data.
+fn raw_npy(dict: &str, data: &[u8]) -> Vec<u8> {
+    let mut text = dict.to_string();
+    while (10 + text.len() + 1) % 64 != 0 {
+        text.push(' ');
+    }
+    text.push('\n');
+    let mut b = b"\x93NUMPY\x01\x00".to_vec();
+    b.extend_from_slice(&(text.len() as u16).to_le_bytes());
+    b.extend_from_slice(text.as_bytes());
+    b.extend_from_slice(data);
+    b
+}
+
 #[test]
 fn truncated_and_garbage_files() {
     let m8 = default_model(8).unwrap();
@@ -134,6 +148,24 @@ fn truncated_and_garbage_files() {
     check(input(&m8, &full[..full.len() - 5]), "data", "187 bytes");
     check(input(&m8, b"not an npy file"), "header", "15 bytes");
     check(input(&m8, b""), "header", "0 bytes");
+    // A header whose shape overflows the element count (crafted file).
+    let b = raw_npy(
+        "{'descr': '|i1', 'fortran_order': False, 'shape': (9999999999, 9999999999, 9), }",
+        &[0; 16],
+    );
+    check(input(&m8, &b), "shape", "(9999999999, 9999999999, 9)");
+    // numpy's own spelling of a header parses.
+    let b = raw_npy(
+        "{'descr': '|i1', 'fortran_order': False, 'shape': (3, 8, 8), }",
+        &[0; 192],
+    );
+    input(&m8, &b).unwrap();
+    // Fortran order is refused rather than silently transposed.
+    let b = raw_npy(
+        "{'descr': '|i1', 'fortran_order': True, 'shape': (3, 8, 8), }",
+        &[0; 192],
+    );
+    check(input(&m8, &b), "fortran_order", "True");
 }
 
 #[test]

@@ -8,11 +8,21 @@ use std::path::Path;
 const ORIGIN: &str = "models/bad.json";
 const WEIGHTS: &str = "models/bad.safetensors";
 
+/// The synthesized skeleton at 8 or 16 bits (computed once per test binary).
+fn skeleton(p16: bool) -> &'static Model {
+    static M: std::sync::OnceLock<[Model; 2]> = std::sync::OnceLock::new();
+    &M.get_or_init(|| {
+        let mut ms = [8, 16].map(|p| synth("skeleton", p, 1).unwrap());
+        for m in &mut ms {
+            m.path = ORIGIN.into();
+        }
+        ms
+    })[p16 as usize]
+}
+
 fn base() -> (Value, Vec<u8>) {
-    let m = synth("skeleton", 8, 1).unwrap();
-    let mut m2 = m.clone();
-    m2.path = ORIGIN.into();
-    let json: Value = serde_json::from_slice(&m2.json_bytes()).unwrap();
+    let m = skeleton(false);
+    let json: Value = serde_json::from_slice(&m.json_bytes()).unwrap();
     (json, m.safetensors_bytes())
 }
 
@@ -484,4 +494,82 @@ fn load_from_disk_names_files() {
     let e = Model::load(&p).unwrap_err();
     assert!(e.to_string().contains("m.safetensors"), "{e}");
     assert_eq!(e.exit_code(), 2);
+}
+
+// ---- never panic on user input ----
+
+/// Every numeric leaf of a JSON value, as a path of keys/indices.
+fn numeric_leaves(v: &Value, path: &mut Vec<Value>, out: &mut Vec<Vec<Value>>) {
+    match v {
+        Value::Number(_) => out.push(path.clone()),
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                path.push(json!(i));
+                numeric_leaves(x, path, out);
+                path.pop();
+            }
+        }
+        Value::Object(o) => {
+            for (k, x) in o {
+                path.push(json!(k));
+                numeric_leaves(x, path, out);
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+fn leaf_mut<'a>(v: &'a mut Value, path: &[Value]) -> &'a mut Value {
+    path.iter().fold(v, |v, k| match k {
+        Value::String(s) => &mut v[s.as_str()],
+        Value::Number(n) => &mut v[n.as_u64().unwrap() as usize],
+        _ => unreachable!(),
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 300, ..Default::default() })]
+
+    /// Any number in the JSON changed to an edge value: either a clean
+    /// error (exit 2) or a model the reference runs on at every width.
+    #[test]
+    fn mutated_numbers_never_panic(which in 0usize..1000, pick in 0usize..10, p16 in proptest::bool::ANY) {
+        let m = skeleton(p16);
+        let mut j: Value = serde_json::from_slice(&m.json_bytes()).unwrap();
+        let st = m.safetensors_bytes();
+        let mut leaves = Vec::new();
+        numeric_leaves(&j, &mut Vec::new(), &mut leaves);
+        let path = &leaves[which % leaves.len()];
+        let values = [json!(0), json!(1), json!(2), json!(3), json!(7), json!(16), json!(63),
+                      json!(65536), json!(u64::MAX), json!(-1)];
+        *leaf_mut(&mut j, path) = values[pick].clone();
+        match load(&j, &st) {
+            Err(e) => proptest::prop_assert_eq!(e.exit_code(), 2),
+            // (Huge but valid inputs are only loaded, not run, to keep this fast.)
+            Ok(model) if model.input.channels * model.input.height * model.input.width <= 4096 => {
+                let c = model.input.channels;
+                let (h, w) = (model.input.height, model.input.width);
+                let x = capim::model::Tensor { c, h, w, data: vec![-1; c * h * w] };
+                for wi in 0..model.widths.len() {
+                    capim::model::reference::run_all(&model, wi, &x);
+                }
+            }
+            Ok(_) => {}
+        }
+    }
+
+    /// Flipped, dropped or truncated bytes in either file: never a panic.
+    #[test]
+    fn corrupted_bytes_never_panic(at in 0usize..100_000, byte in 0u8..=255, cut in proptest::bool::ANY, in_json in proptest::bool::ANY) {
+        let m = skeleton(false);
+        let mut js = m.json_bytes();
+        let mut st = m.safetensors_bytes();
+        let target = if in_json { &mut js } else { &mut st };
+        let i = at % target.len();
+        if cut { target.truncate(i) } else { target[i] = byte }
+        if let Err(e) = Model::from_bytes(&js, &st, Path::new(ORIGIN)) {
+            proptest::prop_assert_eq!(e.exit_code(), 2);
+        }
+    }
 }

@@ -340,7 +340,8 @@ impl Model {
                 if x == 0 {
                     0
                 } else {
-                    (x + 2 * l.pad).saturating_sub(k) / l.stride.max(1) + 1
+                    x.saturating_add(l.pad.saturating_mul(2)).saturating_sub(k) / l.stride.max(1)
+                        + 1
                 }
             };
             table.push((out(h, l.kh), out(w, l.kw)));

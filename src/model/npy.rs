@@ -72,6 +72,7 @@ pub fn read(path: &Path) -> Result<NpyArray> {
 
 /// Parses NPY bytes; `origin` names the file in messages.
 pub fn parse(bytes: &[u8], origin: &Path) -> Result<NpyArray> {
+    check_shape_size(bytes, origin)?;
     let mut rest: &[u8] = bytes;
     let header = npyz::NpyHeader::from_reader(&mut rest).map_err(|e| {
         Error::invalid(
@@ -149,6 +150,45 @@ pub fn parse(bytes: &[u8], origin: &Path) -> Result<NpyArray> {
         NpyDtype::I64 => file.into_vec::<i64>().map_err(io)?,
     };
     Ok(NpyArray { shape, dtype, data })
+}
+
+/// Rejects a header whose shape multiplies past 2^63 before npyz computes
+/// the element count and strides (which would overflow). Headers this scan
+/// does not understand are left to npyz.
+fn check_shape_size(bytes: &[u8], origin: &Path) -> Result<()> {
+    let head = &bytes[..bytes.len().min(1 << 20)];
+    let Some(at) = head.windows(7).position(|w| w == b"'shape'") else {
+        return Ok(());
+    };
+    let after = &head[at..];
+    let (Some(open), Some(close)) = (
+        after.iter().position(|&b| b == b'('),
+        after.iter().position(|&b| b == b')'),
+    ) else {
+        return Ok(());
+    };
+    if close < open {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(&after[open + 1..close]).into_owned();
+    let mut product: u128 = 1;
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Ok(d) = part.trim_end_matches('L').parse::<u128>() else {
+            return Ok(());
+        };
+        if d > 0 {
+            product = product.saturating_mul(d);
+        }
+    }
+    if product > (1u128 << 63) {
+        return Err(Error::invalid(
+            origin,
+            "shape",
+            format!("({text})"),
+            "a shape whose element count fits in 64 bits",
+        ));
+    }
+    Ok(())
 }
 
 fn widen<T: Into<i64>>(v: Vec<T>) -> Vec<i64> {
