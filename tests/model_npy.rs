@@ -130,7 +130,7 @@ fn out_of_range_values() {
 /// An NPY 1.0 file with the given header dict and raw data.
 fn raw_npy(dict: &str, data: &[u8]) -> Vec<u8> {
     let mut text = dict.to_string();
-    while (10 + text.len() + 1) % 64 != 0 {
+    while !(10 + text.len() + 1).is_multiple_of(64) {
         text.push(' ');
     }
     text.push('\n');
