@@ -78,6 +78,10 @@ pub struct LintArgs {
     /// Generated directory to lint.
     #[arg(default_value = "rtl-out")]
     pub dir: PathBuf,
+    /// Yosys script: `generic` (synth), `xilinx` (synth_xilinx, infers block RAM),
+    /// or `auto`: xilinx when the sub-arrays hold more than 64 kbit.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "generic", "xilinx"])]
+    pub synth: String,
 }
 
 #[derive(Debug, Args)]

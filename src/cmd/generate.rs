@@ -27,7 +27,7 @@ pub fn load_design(a: &DesignArgs) -> Result<Design> {
     }
     let model = match &a.model {
         Some(p) => Model::load(p)?,
-        None => crate::model::synth::synth("skeleton", cfg.precision, 1)?, // TODO default_model
+        None => crate::model::default_model(cfg.precision)?,
     };
     Ok(Design {
         cfg,
