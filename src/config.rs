@@ -47,61 +47,66 @@ impl ArrayConfig {
         Self::parse(&text, path)
     }
 
-    /// Parses and validates TOML text; `origin` names it in messages.
+    /// Parses and validates TOML text; `origin` names it in messages. Every
+    /// error names the field as a dotted key (`subarray.rows`), the value as
+    /// written and what was expected.
     pub fn parse(text: &str, origin: &Path) -> Result<Self> {
-        let cfg: ArrayConfig = toml::from_str(text).map_err(|e| {
-            let field = e
-                .span()
-                .map(|s| text[s].trim().to_string())
-                .unwrap_or_else(|| "<document>".to_string());
+        let table: toml::Table = toml::from_str(text).map_err(|e| {
+            let at = e.span().map(|s| s.start).unwrap_or(text.len());
+            let (line, col) = line_col(text, at);
             Error::invalid(
                 origin,
-                "toml",
-                field,
-                format!(
-                    "a valid array configuration ({})",
-                    e.message().replace('\n', " ")
-                ),
+                key_path_at(text, at),
+                format!("line {line}, column {col}"),
+                format!("valid TOML ({})", e.message().trim().replace('\n', " ")),
             )
         })?;
+        known_keys(&table, "", &["precision", "subarray"], origin)?;
+        let precision = uint(&table, "", "precision", origin)?;
+        let sub = match table.get("subarray") {
+            Some(toml::Value::Table(t)) => t,
+            Some(v) => {
+                return Err(Error::invalid(
+                    origin,
+                    "subarray",
+                    v,
+                    "a table `[subarray]` with `rows`, `cols` and `count`",
+                ));
+            }
+            None => {
+                return Err(Error::invalid(
+                    origin,
+                    "subarray",
+                    "(missing)",
+                    "a table `[subarray]` with `rows`, `cols` and `count`",
+                ));
+            }
+        };
+        known_keys(sub, "subarray.", &["rows", "cols", "count"], origin)?;
+        let cfg = ArrayConfig {
+            precision,
+            subarray: SubArray {
+                rows: uint(sub, "subarray.", "rows", origin)?,
+                cols: uint(sub, "subarray.", "cols", origin)?,
+                count: uint(sub, "subarray.", "count", origin)?,
+            },
+        };
         cfg.validate(origin)?;
         Ok(cfg)
     }
 
     /// Checks every field against the limits the generator supports.
     pub fn validate(&self, origin: &Path) -> Result<()> {
-        if self.precision != 8 && self.precision != 16 {
-            return Err(Error::invalid(
-                origin,
-                "precision",
-                self.precision,
-                "8 or 16",
-            ));
-        }
         let sa = &self.subarray;
-        if !(MIN_ROWS..=MAX_ROWS).contains(&sa.rows) {
-            return Err(Error::invalid(
-                origin,
-                "subarray.rows",
-                sa.rows,
-                format!("{MIN_ROWS} ..= {MAX_ROWS}"),
-            ));
-        }
-        if !(MIN_COLS..=MAX_COLS).contains(&sa.cols) || !sa.cols.is_power_of_two() {
-            return Err(Error::invalid(
-                origin,
-                "subarray.cols",
-                sa.cols,
-                format!("a power of two in {MIN_COLS} ..= {MAX_COLS}"),
-            ));
-        }
-        if !(1..=MAX_COUNT).contains(&sa.count) {
-            return Err(Error::invalid(
-                origin,
-                "subarray.count",
-                sa.count,
-                format!("1 ..= {MAX_COUNT}"),
-            ));
+        for (field, v) in [
+            ("precision", self.precision),
+            ("subarray.rows", sa.rows),
+            ("subarray.cols", sa.cols),
+            ("subarray.count", sa.count),
+        ] {
+            if !supported(field, v) {
+                return Err(Error::invalid(origin, field, v, expected(field)));
+            }
         }
         Ok(())
     }
@@ -110,6 +115,120 @@ impl ArrayConfig {
     pub fn hash(&self) -> String {
         let canon = serde_json::to_string(self).expect("config serializes");
         hex(&Sha256::digest(canon.as_bytes()))
+    }
+}
+
+/// Whether `v` is a supported value of the numeric field `field`.
+fn supported(field: &str, v: u32) -> bool {
+    match field {
+        "precision" => v == 8 || v == 16,
+        "subarray.rows" => (MIN_ROWS..=MAX_ROWS).contains(&v),
+        "subarray.cols" => (MIN_COLS..=MAX_COLS).contains(&v) && v.is_power_of_two(),
+        "subarray.count" => (1..=MAX_COUNT).contains(&v),
+        _ => true,
+    }
+}
+
+/// What the numeric field `field` accepts, in words.
+fn expected(field: &str) -> String {
+    match field {
+        "precision" => "8 or 16".to_string(),
+        "subarray.rows" => format!("{MIN_ROWS} ..= {MAX_ROWS}"),
+        "subarray.cols" => format!("a power of two in {MIN_COLS} ..= {MAX_COLS}"),
+        "subarray.count" => format!("1 ..= {MAX_COUNT}"),
+        _ => "a non-negative integer".to_string(),
+    }
+}
+
+/// Rejects a key of `table` not in `known`; `prefix` is the table's dotted
+/// path (`subarray.`).
+fn known_keys(table: &toml::Table, prefix: &str, known: &[&str], origin: &Path) -> Result<()> {
+    if let Some(key) = table.keys().find(|k| !known.contains(&k.as_str())) {
+        let list: Vec<String> = known.iter().map(|k| format!("`{prefix}{k}`")).collect();
+        return Err(Error::invalid(
+            origin,
+            format!("{prefix}{key}"),
+            format!("unknown key \"{key}\""),
+            format!("a known key: {}", list.join(", ")),
+        ));
+    }
+    Ok(())
+}
+
+/// The required integer `key` of `table` as a `u32`.
+fn uint(table: &toml::Table, prefix: &str, key: &str, origin: &Path) -> Result<u32> {
+    let field = format!("{prefix}{key}");
+    match table.get(key) {
+        None => Err(Error::invalid(
+            origin,
+            &field,
+            "(missing)",
+            format!("a value for this required key: {}", expected(&field)),
+        )),
+        Some(toml::Value::Integer(i)) => {
+            u32::try_from(*i).map_err(|_| Error::invalid(origin, &field, i, expected(&field)))
+        }
+        Some(v) => Err(Error::invalid(
+            origin,
+            &field,
+            v,
+            format!("an integer: {}", expected(&field)),
+        )),
+    }
+}
+
+/// 1-based line and column (in characters) of byte `at` of `text`.
+fn line_col(text: &str, at: usize) -> (usize, usize) {
+    let at = (0..=at.min(text.len()))
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// Best-effort dotted key path of the line holding byte `at`: the table
+/// header in force plus the key before `=` on that line, the header itself
+/// on a header line, `<document>` when there is neither.
+fn key_path_at(text: &str, at: usize) -> String {
+    let unquote = |k: &str| {
+        k.split('.')
+            .map(|p| p.trim().trim_matches(|c| c == '"' || c == '\''))
+            .collect::<Vec<_>>()
+            .join(".")
+    };
+    let mut table = String::new();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim();
+        let is_header = trimmed.starts_with('[');
+        if is_header {
+            let name = trimmed.trim_start_matches('[');
+            table = unquote(name.split(']').next().unwrap_or(name));
+        }
+        if at < offset + line.len() {
+            if is_header {
+                break;
+            }
+            let key = line
+                .split_once('=')
+                .map(|(k, _)| unquote(k))
+                .filter(|k| !k.is_empty() && !k.starts_with('#'));
+            return match (table.is_empty(), key) {
+                (true, Some(k)) => k,
+                (false, Some(k)) => format!("{table}.{k}"),
+                (false, None) => table,
+                (true, None) => "<document>".to_string(),
+            };
+        }
+        offset += line.len();
+    }
+    if table.is_empty() {
+        "<document>".to_string()
+    } else {
+        table
     }
 }
 
@@ -160,5 +279,78 @@ mod tests {
     fn rejects_precision() {
         let e = parse("precision = 4\n[subarray]\nrows = 64\ncols = 64\ncount = 4\n").unwrap_err();
         assert!(e.to_string().contains("precision"), "{e}");
+    }
+
+    #[test]
+    fn unknown_key_names_its_table() {
+        let e = parse("precision = 8\n[subarray]\nrows = 64\ncolz = 64\ncols = 64\ncount = 4\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`subarray.colz`")
+                && e.contains("unknown key \"colz\"")
+                && e.contains("`subarray.cols`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn type_errors_name_the_field_and_value() {
+        let e = parse("precision = 8\n[subarray]\nrows = \"many\"\ncols = 64\ncount = 4\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`subarray.rows` = \"many\"") && e.contains("integer"),
+            "{e}"
+        );
+        let e = parse("precision = 8\n[subarray]\nrows = 64\ncols = 64\ncount = -3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`subarray.count` = -3") && e.contains("1 ..= 256"),
+            "{e}"
+        );
+        let e = parse("precision = 8\nsubarray = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`subarray` = 3"), "{e}");
+    }
+
+    #[test]
+    fn missing_keys_are_named() {
+        let e = parse("precision = 8\n[subarray]\nrows = 64\ncols = 64\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`subarray.count` = (missing)"), "{e}");
+        let e = parse("[subarray]\nrows = 64\ncols = 64\ncount = 4\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`precision` = (missing)"), "{e}");
+        let e = parse("precision = 8\n").unwrap_err().to_string();
+        assert!(e.contains("`subarray` = (missing)"), "{e}");
+    }
+
+    #[test]
+    fn syntax_errors_name_line_and_key() {
+        let e = parse("precision = 8\n[subarray]\nrows = 64\ncols = \ncount = 4\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`subarray.cols`") && e.contains("line 4"), "{e}");
+        let e = parse("precision = 8\n[subarray]\nrows = 64\ncols = 64\nrows = 4\ncount = 4\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`subarray.rows`") && e.contains("line 5"), "{e}");
+        assert_eq!(
+            parse("\u{e9}\u{e9} = [\n").unwrap_err().exit_code(),
+            2,
+            "never panics on multi-byte text"
+        );
+    }
+
+    #[test]
+    fn round_trips_through_toml() {
+        let c = ArrayConfig::builtin();
+        let text = toml::to_string(&c).unwrap();
+        assert_eq!(parse(&text).unwrap(), c);
     }
 }

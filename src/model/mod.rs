@@ -234,7 +234,14 @@ impl Model {
     }
 
     /// Parses a width such as `"0.5"`; it must equal one of [`Model::widths`].
+    /// Errors name the flag `--width`.
     pub fn width_index(&self, w: &str) -> Result<usize> {
+        self.width_index_as(w, "--width")
+    }
+
+    /// Same as [`Model::width_index`]; errors name `field`, the command-line
+    /// flag the width came from (e.g. `--widths`).
+    pub fn width_index_as(&self, w: &str, field: &str) -> Result<usize> {
         let expected = || {
             let list: Vec<String> = self.widths.iter().map(|w| w.to_string()).collect();
             format!("one of the model's widths: {}", list.join(", "))
@@ -242,11 +249,11 @@ impl Model {
         let v: f64 = w
             .trim()
             .parse()
-            .map_err(|_| Error::invalid(self.origin(), "--width", w, expected()))?;
+            .map_err(|_| Error::invalid(self.origin(), field, w, expected()))?;
         self.widths
             .iter()
             .position(|&x| (x - v).abs() <= 1e-9)
-            .ok_or_else(|| Error::invalid(self.origin(), "--width", w, expected()))
+            .ok_or_else(|| Error::invalid(self.origin(), field, w, expected()))
     }
 
     /// Output height and width of `layer`.
