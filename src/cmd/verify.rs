@@ -13,6 +13,11 @@ pub fn run(a: VerifyArgs) -> Result<()> {
         Some(d) => d.clone(),
         None => {
             let d = crate::cmd::generate::load_design(&a.design)?;
+            // Check the request and the tools before writing anything.
+            for w in &a.widths {
+                d.model.width_index_as(w, "--widths")?;
+            }
+            crate::cosim::require_tool("verilator")?;
             let g = emit::generate(&d.cfg, &d.model, &d.cfg_name)?;
             emit::write_dir(&g, &a.out)?;
             a.out.clone()
@@ -22,7 +27,7 @@ pub fn run(a: VerifyArgs) -> Result<()> {
     let widths = a
         .widths
         .iter()
-        .map(|w| design.model.width_index(w))
+        .map(|w| design.model.width_index_as(w, "--widths"))
         .collect::<Result<Vec<_>>>()?;
     let opts = Options {
         widths,

@@ -171,14 +171,20 @@ impl Layout {
 
         let mut layers = Vec::new();
         let mut scratch_chunks = 1;
-        for (li, l) in model.layers.iter().enumerate() {
+        for l in &model.layers {
             let ksize = l.kh * l.kw;
             if ksize > cols {
                 return Err(Error::invalid(
-                    &model.path,
-                    format!("layers[{li}].kernel"),
-                    format!("{}x{}", l.kh, l.kw),
-                    format!("at most {cols} taps: the array has cols = {cols} ({cfg_name})"),
+                    cfg_name,
+                    "subarray.cols",
+                    cols,
+                    format!(
+                        "at least {ksize}: layer `{}` of {} has a {}x{} kernel and one output channel's taps of an input channel must share a row",
+                        l.name,
+                        model.path.display(),
+                        l.kh,
+                        l.kw
+                    ),
                 ));
             }
             let cpc = (cols / ksize).min(l.cin);
@@ -213,7 +219,8 @@ impl Layout {
         let rows_used = next_row;
         if rows_used > rows {
             // Smallest array count that would fit, if any.
-            let need_count = (count..=4096).find(|&c| {
+            let max_count = crate::config::MAX_COUNT as usize;
+            let need_count = (count..=max_count).find(|&c| {
                 let used: usize = layers
                     .iter()
                     .zip(&model.layers)
@@ -222,16 +229,17 @@ impl Layout {
                 scratch_rows + used <= rows
             });
             let hint = match need_count {
-                Some(c) => format!("or `subarray.count` >= {c}"),
-                None => "no sub-array count up to 4096 is enough at this row count".to_string(),
+                Some(c) => format!(", or `subarray.count` >= {c}"),
+                None => format!("; no `subarray.count` up to {max_count} is enough at {rows} rows"),
             };
             return Err(Error::invalid(
-                &model.path,
-                "weights",
-                format!("{rows_used} rows per sub-array needed"),
+                cfg_name,
+                "subarray.rows",
+                rows,
                 format!(
-                    "at most `subarray.rows` = {rows} of {cfg_name}: model `{}` needs `subarray.rows` >= {rows_used} ({scratch_rows} activation scratch rows + weights) {hint}",
-                    model.name
+                    "at least {rows_used} to hold model `{}` ({scratch_rows} activation scratch rows + {} weight rows per sub-array){hint}",
+                    model.name,
+                    rows_used - scratch_rows
                 ),
             ));
         }

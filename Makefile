@@ -1,0 +1,51 @@
+# capim -- see README.md.
+#   make verify   co-simulate the default design (8- and 16-bit) against the reference
+#   make test     the test suite (what CI runs)
+#   make lint     Verilator -Wall, Yosys and Icarus on the generated RTL
+#   make rtl      generate the default design into rtl-out/
+
+CARGO ?= cargo
+CAPIM := target/release/capim
+TOOLS := verilator yosys iverilog ccache
+export OBJCACHE ?= $(shell command -v ccache >/dev/null 2>&1 && echo ccache)
+
+.PHONY: all verify test lint rtl tools build check clean
+
+all: verify
+
+# Installs the simulation and synthesis tools when missing (as root with
+# apt-get), otherwise names the exact install command and stops.
+tools:
+	@missing=""; for t in $(TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "missing tools:$$missing -- install them with: sudo apt-get install -y$$missing" >&2; exit 2; \
+	  fi; \
+	fi
+
+build:
+	$(CARGO) build --release
+
+verify: tools build
+	$(CAPIM) verify --out rtl-out
+	$(CAPIM) verify --precision 16 --out rtl-out-16
+
+rtl: build
+	$(CAPIM) gen --out rtl-out
+
+lint: tools rtl
+	$(CAPIM) lint rtl-out
+
+check:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+test: tools check
+	$(CARGO) test
+
+clean:
+	rm -rf rtl-out rtl-out-16
+	$(CARGO) clean
