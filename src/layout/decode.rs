@@ -43,21 +43,18 @@ pub fn decode_weights(lay: &Layout, model: &Model, images: &[Vec<Bits>]) -> Vec<
         .map(|(lm, l)| {
             let mut w = vec![0i64; l.cout * l.cin * l.kh * l.kw];
             for co in 0..l.cout {
-                let (arr, slot) = (co / lm.cap, co % lm.cap);
                 for ci in 0..l.cin {
-                    let (chunk, cl) = (ci / lm.cpc, ci % lm.cpc);
                     for ky in 0..l.kh {
                         for kx in 0..l.kw {
-                            let col = cl * lm.ksize + ky * l.kw + kx;
                             let mut v: i64 = 0;
                             for j in 0..n {
-                                let row = lm.wrow_base + (slot * lm.chunks + chunk) * n + j;
+                                let (arr, row, col) = lm.weight_cell(n, l.kw, (co, ci, ky, kx), j);
                                 if images[arr][row].get(col) {
                                     v |= 1 << j;
                                 }
                             }
                             // two's complement of N bits
-                            if v >> (n - 1) & 1 == 1 {
+                            if (v >> (n - 1)) & 1 == 1 {
                                 v -= 1 << n;
                             }
                             w[((co * l.cin + ci) * l.kh + ky) * l.kw + kx] = v;

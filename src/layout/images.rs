@@ -147,16 +147,13 @@ pub fn subarray_images(lay: &Layout, model: &Model) -> Vec<Vec<Bits>> {
     let mut img = vec![vec![Bits::new(lay.cols); lay.rows]; lay.count];
     for (lm, l) in lay.layers.iter().zip(&model.layers) {
         for co in 0..l.cout {
-            let (arr, slot) = (co / lm.cap, co % lm.cap);
             for ci in 0..l.cin {
-                let (chunk, cl) = (ci / lm.cpc, ci % lm.cpc);
                 for ky in 0..l.kh {
                     for kx in 0..l.kw {
                         let w = l.weights[((co * l.cin + ci) * l.kh + ky) * l.kw + kx];
-                        let col = cl * lm.ksize + ky * l.kw + kx;
                         for j in 0..n {
                             if (w >> j) & 1 == 1 {
-                                let row = lm.wrow_base + (slot * lm.chunks + chunk) * n + j;
+                                let (arr, row, col) = lm.weight_cell(n, l.kw, (co, ci, ky, kx), j);
                                 img[arr][row].set(col, 1, 1);
                             }
                         }

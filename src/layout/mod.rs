@@ -78,6 +78,25 @@ pub struct LayerMap {
     pub widths: Vec<WidthMap>,
 }
 
+impl LayerMap {
+    /// Where bit-plane `j` of weight `(co, ci, ky, kx)` is stored:
+    /// `(sub-array, row, column)`. The one definition of the weight layout,
+    /// used by the image writer, the decoder and the manifest.
+    pub fn weight_cell(
+        &self,
+        n: usize,
+        kw: usize,
+        (co, ci, ky, kx): (usize, usize, usize, usize),
+        j: usize,
+    ) -> (usize, usize, usize) {
+        let (arr, slot) = (co / self.cap, co % self.cap);
+        let (chunk, cl) = (ci / self.cpc, ci % self.cpc);
+        let row = self.wrow_base + (slot * self.chunks + chunk) * n + j;
+        let col = cl * self.ksize + ky * kw + kx;
+        (arr, row, col)
+    }
+}
+
 /// A tensor's region in the activation memory (layout `[c][y][x]`).
 #[derive(Debug, Clone, Serialize)]
 pub struct TensorRegion {
