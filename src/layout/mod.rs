@@ -20,7 +20,7 @@ pub mod images;
 
 use crate::config::ArrayConfig;
 use crate::error::{Error, Result};
-use crate::model::Model;
+use crate::model::{Model, Op};
 use serde::Serialize;
 
 /// Bits of the shift-add accumulator.
@@ -167,6 +167,14 @@ impl Layout {
         }];
         let mut act_depth = model.input.channels * model.input.height * model.input.width;
         for (li, l) in model.layers.iter().enumerate() {
+            if l.op != Op::Conv {
+                return Err(Error::invalid(
+                    &model.path,
+                    format!("layers[{li}].op"),
+                    format!("{:?}", l.op).to_lowercase(),
+                    "a conv layer: the accelerator does not run this operator yet",
+                ));
+            }
             if l.requant.is_none() {
                 return Err(Error::invalid(
                     &model.path,
