@@ -5,6 +5,7 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod cosim;
+pub mod cost;
 pub mod emit;
 pub mod error;
 pub mod layout;

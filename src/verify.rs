@@ -73,6 +73,8 @@ pub struct Report {
     pub outputs_compared: u64,
     pub cycles_simulated: u64,
     pub widths: Vec<WidthReport>,
+    /// Widths of the switching sequence that ran.
+    pub switch_sequence: Vec<f64>,
 }
 
 /// A generated directory, loaded for verification.
@@ -168,6 +170,18 @@ pub struct Mismatch {
     pub actual: i64,
 }
 
+/// How one stimulus is run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// One start per layer: per-layer cycles and gating counters.
+    PerLayer,
+    /// One start for the whole network, activations on chip.
+    Network,
+    /// A step of the width-switching sequence: whole network, and the
+    /// sub-arrays gated off for the whole inference must keep every cell.
+    Switch,
+}
+
 enum Outcome {
     Ok(Vec<LayerRun>, u64, u64),
     Mismatch(Mismatch),
@@ -224,21 +238,13 @@ fn run_one(
             regs::ACT + region.base as u32,
             (want.c * want.h * want.w) as u32,
         )?;
-        for (k, (&e, &g)) in want.data.iter().zip(&got).enumerate() {
-            let a = from_word(g, n, region.signed);
-            if a != e {
-                let (c, rem) = (k / (want.h * want.w), k % (want.h * want.w));
-                return Ok(Outcome::Mismatch(Mismatch {
-                    width: model.widths[wi],
-                    stimulus: stim.name.clone(),
-                    layer: l.name.clone(),
-                    channel: c,
-                    y: rem / want.w,
-                    x: rem % want.w,
-                    expected: e,
-                    actual: a,
-                }));
-            }
+        if let Some(m) = first_mismatch(want, &got, n, region.signed) {
+            return Ok(Outcome::Mismatch(Mismatch {
+                width: model.widths[wi],
+                stimulus: stim.name.clone(),
+                layer: l.name.clone(),
+                ..m
+            }));
         }
         compared += want.data.len() as u64;
         // Cycle model.
@@ -272,6 +278,203 @@ fn run_one(
         });
     }
     Ok(Outcome::Ok(runs, compared, cycles_total))
+}
+
+/// Words of one sub-array row on the host bus, and the address of `(array, row)`.
+fn row_words(lay: &Layout) -> usize {
+    lay.cols.div_ceil(32)
+}
+
+fn row_addr(lay: &Layout, a: usize, row: usize) -> u32 {
+    let wdw = crate::layout::clog2(row_words(lay) as u64);
+    regs::ROW + ((((a << lay.widths.rw) | row) << wdw) as u32)
+}
+
+/// Every row of sub-array `a`, as read over the host bus (idle only).
+fn read_rows(sim: &mut Sim, lay: &Layout, a: usize) -> Result<Vec<u32>> {
+    sim.read(row_addr(lay, a, 0), (lay.rows * row_words(lay)) as u32)
+}
+
+/// The weight rows of every sub-array must still equal the image on disk.
+fn check_resident(sim: &mut Sim, d: &Design) -> Result<Option<String>> {
+    let lay = &d.layout;
+    for a in 0..lay.count {
+        let f = d.dir.join(crate::emit::subarray_file(a));
+        let text = std::fs::read_to_string(&f).map_err(|e| Error::io(&f, e))?;
+        let img = crate::layout::decode::parse_subarray(&text, lay.rows, lay.cols, &f)?;
+        let got = read_rows(sim, lay, a)?;
+        for (row, bits) in img.iter().enumerate().skip(lay.scratch_rows) {
+            for w in 0..row_words(lay) {
+                let mut want = 0u32;
+                for b in 0..32.min(lay.cols) {
+                    if bits.get(w * 32 + b) {
+                        want |= 1 << b;
+                    }
+                }
+                let have = got[row * row_words(lay) + w];
+                if have != want {
+                    return Ok(Some(format!(
+                        "sub-array {a} row {row} bits [{}..{}] read {have:#010x} after the width-switching sequence, its image {} says {want:#010x}: a resident weight was overwritten",
+                        w * 32,
+                        w * 32 + 32.min(lay.cols),
+                        f.display()
+                    )));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Runs the whole network at width `wi` in one start (activations stay on
+/// chip) and compares every layer's output in order: the first diverging
+/// layer is named.
+fn run_network(sim: &mut Sim, d: &Design, wi: usize, stim: &Stimulus) -> Result<Outcome> {
+    let model = &d.model;
+    let lay = &d.layout;
+    let n = model.precision;
+    let last = model.layers.len() - 1;
+    let reference = reference::run_all(model, wi, &stim.input);
+    let inp = lay.tensor(&model.input.name).expect("input region");
+    let words: Vec<u32> = stim.input.data.iter().map(|&v| to_word(v, n)).collect();
+    sim.write(regs::ACT + inp.base as u32, &words)?;
+    sim.write(regs::WIDTH, &[wi as u32])?;
+    sim.write(regs::LAYER_FIRST, &[0])?;
+    sim.write(regs::LAYER_LAST, &[last as u32])?;
+    sim.write(regs::CTRL, &[1])?;
+    let expect_cycles: u64 = (0..=last).map(|li| lay.layer_cycles(model, li, wi)).sum();
+    let bound = cycle_bound(expect_cycles);
+    let r = sim.run(bound)?;
+    if !r.finished {
+        return Ok(Outcome::Failed(format!(
+            "the network at width {} ({}) did not finish within the cycle bound of {bound} cycles (the cycle model predicts {expect_cycles})",
+            model.widths[wi], stim.name
+        )));
+    }
+    let mut compared = 0;
+    for l in &model.layers {
+        let region = lay.tensor(&l.name).expect("layer region");
+        let want = &reference[&l.name];
+        let got = sim.read(
+            regs::ACT + region.base as u32,
+            (want.c * want.h * want.w) as u32,
+        )?;
+        if let Some(m) = first_mismatch(want, &got, n, region.signed) {
+            return Ok(Outcome::Mismatch(Mismatch {
+                width: model.widths[wi],
+                stimulus: format!("{}, whole network", stim.name),
+                layer: l.name.clone(),
+                ..m
+            }));
+        }
+        compared += want.data.len() as u64;
+    }
+    let hw_cycles = sim.read(regs::CYCLES, 1)?[0] as u64;
+    if hw_cycles != expect_cycles {
+        return Ok(Outcome::Failed(format!(
+            "the network at width {}: the RTL took {hw_cycles} cycles, the cycle model predicts {expect_cycles}",
+            model.widths[wi]
+        )));
+    }
+    let ncomp = sim.read(regs::N_COMPUTE, lay.count as u32)?;
+    let nwrite = sim.read(regs::N_WRITE, lay.count as u32)?;
+    for a in 0..lay.count {
+        let (mut wc, mut ww) = (0, 0);
+        for li in 0..=last {
+            if a < lay.layers[li].widths[wi].arrays {
+                let (c, w) = lay.layer_ops(model, li, wi);
+                wc += c;
+                ww += w;
+            }
+        }
+        if ncomp[a] as u64 != wc || nwrite[a] as u64 != ww {
+            return Ok(Outcome::Failed(format!(
+                "the network at width {}: sub-array {a} performed {} computes and {} row writes, the gating predicts {wc} and {ww}",
+                model.widths[wi], ncomp[a], nwrite[a]
+            )));
+        }
+    }
+    Ok(Outcome::Ok(Vec::new(), compared, hw_cycles))
+}
+
+/// One inference of the switching sequence: the sub-arrays that every layer
+/// gates off at this width must come out with every cell unchanged.
+fn run_switch_step(sim: &mut Sim, d: &Design, wi: usize, stim: &Stimulus) -> Result<Outcome> {
+    let lay = &d.layout;
+    let used = lay
+        .layers
+        .iter()
+        .map(|l| l.widths[wi].arrays)
+        .max()
+        .unwrap_or(0);
+    let before: Vec<Vec<u32>> = (used..lay.count)
+        .map(|a| read_rows(sim, lay, a))
+        .collect::<Result<_>>()?;
+    let out = run_network(sim, d, wi, stim)?;
+    if !matches!(out, Outcome::Ok(..)) {
+        return Ok(out);
+    }
+    for (k, a) in (used..lay.count).enumerate() {
+        let after = read_rows(sim, lay, a)?;
+        if let Some(i) = (0..after.len()).find(|&i| after[i] != before[k][i]) {
+            return Ok(Outcome::Failed(format!(
+                "sub-array {a} was gated off for the whole inference at width {}, but its row {} changed ({:#010x} -> {:#010x})",
+                d.model.widths[wi],
+                i / row_words(lay),
+                before[k][i],
+                after[i]
+            )));
+        }
+    }
+    Ok(out)
+}
+
+/// First element of `got` (raw words) that differs from `want`.
+fn first_mismatch(want: &Tensor, got: &[u32], n: u32, signed: bool) -> Option<Mismatch> {
+    for (k, (&e, &g)) in want.data.iter().zip(got).enumerate() {
+        let a = from_word(g, n, signed);
+        if a != e {
+            let (c, rem) = (k / (want.h * want.w), k % (want.h * want.w));
+            return Some(Mismatch {
+                width: 0.0,
+                stimulus: String::new(),
+                layer: String::new(),
+                channel: c,
+                y: rem / want.w,
+                x: rem % want.w,
+                expected: e,
+                actual: a,
+            });
+        }
+    }
+    None
+}
+
+/// Width order of the switching sequence: full, narrowest, ..., full
+/// (1.0 -> 0.25 -> 0.75 -> 0.5 -> 1.0 for four widths).
+pub fn switch_sequence(widths: &[usize]) -> Vec<usize> {
+    let mut w: Vec<usize> = widths.to_vec();
+    w.sort_unstable();
+    w.dedup();
+    let Some(&full) = w.last() else {
+        return Vec::new();
+    };
+    let rest = &w[..w.len() - 1];
+    let mut seq = vec![full];
+    let (mut lo, mut hi) = (0usize, rest.len());
+    let mut take_lo = true;
+    while lo < hi {
+        if take_lo {
+            seq.push(rest[lo]);
+            lo += 1;
+        } else {
+            hi -= 1;
+            seq.push(rest[hi]);
+        }
+        take_lo = !take_lo;
+    }
+    seq.push(full);
+    seq
 }
 
 /// Builds the RTL of `d.dir` with Verilator and verifies it.
@@ -311,48 +514,70 @@ pub fn verify(d: &Design, opts: &Options) -> Result<Report> {
         outputs_compared: 0,
         cycles_simulated: 0,
         widths: Vec::new(),
+        switch_sequence: Vec::new(),
     };
+    // Plan: per width, the first image layer by layer (per-layer cycles and
+    // gating), the others as whole-network runs; then the width-switching
+    // sequence, all in one simulation with no weight reload.
+    let mut plan: Vec<(usize, &Stimulus, Mode)> = Vec::new();
     for &wi in &widths {
-        let mut first: Option<Vec<LayerRun>> = None;
-        for stim in &stims {
-            pb.set_message(format!("width {} {}", d.model.widths[wi], stim.name));
-            match run_one(&mut sim, d, wi, stim, None)? {
-                Outcome::Ok(runs, compared, cycles) => {
-                    report.outputs_compared += compared;
-                    report.cycles_simulated += cycles;
-                    first.get_or_insert(runs);
-                }
-                Outcome::Mismatch(m) => {
-                    pb.finish_and_clear();
-                    drop(sim);
-                    let li = d.model.layer_index(&m.layer).unwrap_or(0);
-                    let wave = trace_failure(d, &built.exe, wi, stim, li);
-                    return Err(Error::Verification(format!(
-                        "mismatch at width {} ({}), layer `{}`, channel {}, position (y={}, x={}): expected {}, got {}\n  waveform: {}",
-                        m.width,
-                        m.stimulus,
-                        m.layer,
-                        m.channel,
-                        m.y,
-                        m.x,
-                        m.expected,
-                        m.actual,
-                        wave
-                    )));
-                }
-                Outcome::Failed(msg) => {
-                    pb.finish_and_clear();
-                    drop(sim);
-                    let wave = trace_failure(d, &built.exe, wi, stim, d.model.layers.len() - 1);
-                    return Err(Error::Verification(format!("{msg}\n  waveform: {wave}")));
+        for (k, stim) in stims.iter().enumerate() {
+            plan.push((
+                wi,
+                stim,
+                if k == 0 {
+                    Mode::PerLayer
+                } else {
+                    Mode::Network
+                },
+            ));
+        }
+    }
+    let seq = switch_sequence(&widths);
+    for (k, &wi) in seq.iter().enumerate() {
+        plan.push((wi, &stims[k % stims.len()], Mode::Switch));
+    }
+    pb.set_length(plan.len() as u64);
+    report.switch_sequence = seq.iter().map(|&wi| d.model.widths[wi]).collect();
+    for (wi, stim, mode) in plan {
+        pb.set_message(format!("width {} {}", d.model.widths[wi], stim.name));
+        let outcome = match mode {
+            Mode::PerLayer => run_one(&mut sim, d, wi, stim, None)?,
+            Mode::Network => run_network(&mut sim, d, wi, stim)?,
+            Mode::Switch => run_switch_step(&mut sim, d, wi, stim)?,
+        };
+        match outcome {
+            Outcome::Ok(runs, compared, cycles) => {
+                report.outputs_compared += compared;
+                report.cycles_simulated += cycles;
+                if mode == Mode::PerLayer {
+                    report.widths.push(WidthReport {
+                        width: d.model.widths[wi],
+                        layers: runs,
+                    });
                 }
             }
-            pb.inc(1);
+            Outcome::Mismatch(m) => {
+                pb.finish_and_clear();
+                drop(sim);
+                let wave = trace_failure(d, &built.exe, wi, stim, mode);
+                return Err(Error::Verification(format!(
+                    "mismatch at width {} ({}), layer `{}`, channel {}, position (y={}, x={}): expected {}, got {}\n  waveform: {}",
+                    m.width, m.stimulus, m.layer, m.channel, m.y, m.x, m.expected, m.actual, wave
+                )));
+            }
+            Outcome::Failed(msg) => {
+                pb.finish_and_clear();
+                drop(sim);
+                let wave = trace_failure(d, &built.exe, wi, stim, mode);
+                return Err(Error::Verification(format!("{msg}\n  waveform: {wave}")));
+            }
         }
-        report.widths.push(WidthReport {
-            width: d.model.widths[wi],
-            layers: first.unwrap_or_default(),
-        });
+        pb.inc(1);
+    }
+    if let Some(msg) = check_resident(&mut sim, d)? {
+        pb.finish_and_clear();
+        return Err(Error::Verification(msg));
     }
     pb.finish_and_clear();
     sim.quit()?;
@@ -361,7 +586,7 @@ pub fn verify(d: &Design, opts: &Options) -> Result<Report> {
 }
 
 /// Re-runs a failing case with an FST trace; returns where it was written.
-fn trace_failure(d: &Design, exe: &Path, wi: usize, stim: &Stimulus, last: usize) -> String {
+fn trace_failure(d: &Design, exe: &Path, wi: usize, stim: &Stimulus, mode: Mode) -> String {
     let dir = d.dir.join("waves");
     let path = dir.join("failure.fst");
     let abs = std::path::absolute(&path).unwrap_or(path.clone());
@@ -369,7 +594,10 @@ fn trace_failure(d: &Design, exe: &Path, wi: usize, stim: &Stimulus, last: usize
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let mut sim = Sim::spawn(exe, &d.dir, Some(&abs))?;
         sim.reset(4)?;
-        let _ = run_one(&mut sim, d, wi, stim, Some(last))?;
+        let _ = match mode {
+            Mode::PerLayer => run_one(&mut sim, d, wi, stim, None)?,
+            Mode::Network | Mode::Switch => run_network(&mut sim, d, wi, stim)?,
+        };
         sim.quit()
     };
     match go() {

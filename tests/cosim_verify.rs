@@ -292,3 +292,39 @@ fn other_array_sizes_cosimulate() {
         expect_code(&o, 0);
     }
 }
+
+#[test]
+fn a_gated_sub_array_that_still_takes_writes_is_caught() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = gen_into(tmp.path(), &[]);
+    // Row writes ignore the enable: outputs and activity counters stay
+    // right, but gated sub-arrays' cells change during an inference.
+    edit(
+        &dir,
+        "capim_subarray.v",
+        "        if (en) begin\n            if (op == OP_WRITE) cells[row_a] <= wdata;",
+        "        if (op == OP_WRITE) cells[row_a] <= wdata;\n        if (en) begin",
+    );
+    let o = verify_from(&dir);
+    expect_code(&o, 1);
+    let t = text(&o);
+    assert!(t.contains("was gated off for the whole inference"), "{t}");
+}
+
+#[test]
+fn a_stray_write_into_resident_rows_is_caught() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = gen_into(tmp.path(), &[]);
+    // Every activation row write is mirrored into an unused resident row
+    // (rows 128.. of the default 256-row arrays): results stay right.
+    edit(
+        &dir,
+        "capim_subarray.v",
+        "if (op == OP_WRITE) cells[row_a] <= wdata;",
+        "if (op == OP_WRITE) begin cells[row_a] <= wdata; cells[row_a | 8'h80] <= wdata; end",
+    );
+    let o = verify_from(&dir);
+    expect_code(&o, 1);
+    let t = text(&o);
+    assert!(t.contains("a resident weight was overwritten"), "{t}");
+}

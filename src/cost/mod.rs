@@ -1,0 +1,63 @@
+//! Analytic cost model: cycles (exact, checked against the RTL), AND work,
+//! active array-cycles and utilization per layer and width.
+
+use crate::layout::Layout;
+use crate::model::Model;
+use serde::Serialize;
+
+/// Cost of one layer at one width.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Cost {
+    /// Engine cycles (exactly what the RTL takes).
+    pub cycles: u64,
+    /// Sum over cycles of enabled sub-arrays: the energy proxy gating shrinks.
+    pub active_array_cycles: u64,
+    /// Useful AND work: cout * cin * Kh * Kw * Hout * Wout * N^2 at this width.
+    pub and_work: u64,
+}
+
+impl Cost {
+    /// AND work / (active array-cycles * cols): how well the enabled arrays are used.
+    pub fn engaged_utilization(&self, cols: usize) -> f64 {
+        ratio(self.and_work, self.active_array_cycles * cols as u64)
+    }
+
+    /// AND work / (cycles * all sub-arrays * cols): how well the accelerator is used.
+    pub fn array_utilization(&self, count: usize, cols: usize) -> f64 {
+        ratio(self.and_work, self.cycles * (count * cols) as u64)
+    }
+
+    pub fn add(&mut self, o: &Cost) {
+        self.cycles += o.cycles;
+        self.active_array_cycles += o.active_array_cycles;
+        self.and_work += o.and_work;
+    }
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+/// Cost of layer `li` at width `wi`. The sub-arrays of a layer are enabled
+/// in every cycle of the layer but its descriptor fetch.
+pub fn layer(lay: &Layout, model: &Model, li: usize, wi: usize) -> Cost {
+    let l = &model.layers[li];
+    let wm = &lay.layers[li].widths[wi];
+    let (ho, wo) = model.out_hw(li);
+    let n = lay.precision as u64;
+    let cycles = lay.layer_cycles(model, li, wi);
+    Cost {
+        cycles,
+        active_array_cycles: (cycles - 1) * wm.arrays as u64,
+        and_work: (wm.cout_active * wm.cin_active * l.kh * l.kw * ho * wo) as u64 * n * n,
+    }
+}
+
+/// Cost of the whole network at width `wi`.
+pub fn network(lay: &Layout, model: &Model, wi: usize) -> Cost {
+    let mut c = Cost::default();
+    for li in 0..model.layers.len() {
+        c.add(&layer(lay, model, li, wi));
+    }
+    c
+}
