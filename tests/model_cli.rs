@@ -162,6 +162,8 @@ fn run_raw_logits_are_int64() {
     let d = tempfile::tempdir().unwrap();
     let mut m = synth("skeleton", 8, 2).unwrap();
     m.layers[3].requant = None;
+    // Raw outputs are logits: every class at every width.
+    m.layers[3].cout_active = vec![16; 4];
     m.save(&d.path().join("raw.json")).unwrap();
     npy::write(
         &d.path().join("x.npy"),
@@ -179,7 +181,7 @@ fn run_raw_logits_are_int64() {
     );
     ok(&o);
     let y = npy::read(&d.path().join("y.npy")).unwrap();
-    assert_eq!((y.dtype, y.shape), (NpyDtype::I64, vec![4, 4, 4]));
+    assert_eq!((y.dtype, y.shape), (NpyDtype::I64, vec![16, 4, 4]));
     assert!(
         y.data.iter().any(|&v| !(-128..=127).contains(&v)),
         "raw accumulators expected"

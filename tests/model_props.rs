@@ -1,7 +1,9 @@
 //! Property tests of the reference arithmetic against formulas written
 //! independently, straight from DESIGN.md §1–2.
 
-use capim::model::reference::{conv_acc, dot_bitplane, out_range, requantize, run_all, run_layer};
+use capim::model::reference::{
+    conv_acc, dot_bitplane, gap_acc, layer_acc, out_range, requantize, run_all, run_layer,
+};
 use capim::model::{INPUT, InputSpec, Layer, Model, Op, Requant, Residual, Tensor};
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
@@ -228,8 +230,125 @@ fn naive(m: &Model, width: usize, input: &Tensor, residual: &Tensor) -> Vec<i64>
     out
 }
 
+/// A one-layer global-average-pool model at two widths (the narrow one uses
+/// a random prefix of the channels) and an input.
+fn build_gap(
+    precision: u32,
+    in_signed: bool,
+    relu: bool,
+    (c, h, w): (usize, usize, usize),
+    seed: u64,
+) -> (Model, Tensor) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let n = precision;
+    let narrow = rng.random_range(1..=c);
+    let bmax = (1i64 << 47) - 1 - (h * w) as i64 * (1i64 << n);
+    let bias = (0..2)
+        .map(|_| (0..c).map(|_| pick(&mut rng, -bmax, bmax)).collect())
+        .collect();
+    // One scalar M per width.
+    let mult = (0..2)
+        .map(|_| vec![pick(&mut rng, 0, 65535) as u32; c])
+        .collect();
+    let shift = (0..2).map(|_| pick(&mut rng, 0, 62) as u32).collect();
+    let model = Model {
+        path: Default::default(),
+        name: "gap".into(),
+        precision: n,
+        widths: vec![0.5, 1.0],
+        input: InputSpec {
+            name: INPUT.into(),
+            channels: c,
+            height: h,
+            width: w,
+            signed: in_signed,
+        },
+        layers: vec![Layer {
+            name: "g".into(),
+            op: Op::Gap,
+            input: INPUT.into(),
+            cin: c,
+            cout: c,
+            kh: h,
+            kw: w,
+            stride: 1,
+            pad: 0,
+            relu,
+            cin_active: vec![narrow, c],
+            cout_active: vec![narrow, c],
+            requant: Some(Requant {
+                shift,
+                residual: None,
+            }),
+            weights: Vec::new(),
+            bias,
+            mult,
+        }],
+    };
+    let (alo, ahi) = out_range(n, !in_signed);
+    let input = Tensor {
+        c,
+        h,
+        w,
+        data: (0..c * h * w).map(|_| pick(&mut rng, alo, ahi)).collect(),
+    };
+    (model, input)
+}
+
+/// DESIGN.md §1 for the global average pool, written out: the sum over the
+/// map plus the bias, then one rounding with the scalar M and the clamp.
+fn naive_gap(m: &Model, width: usize, input: &Tensor) -> Vec<i64> {
+    let l = &m.layers[0];
+    let rq = l.requant.as_ref().unwrap();
+    let n = m.precision;
+    let (lo, hi) = if l.relu {
+        (0i128, (1i128 << n) - 1)
+    } else {
+        (-(1i128 << (n - 1)), (1i128 << (n - 1)) - 1)
+    };
+    let sh = rq.shift[width];
+    (0..l.cout_active[width])
+        .map(|c| {
+            let mut acc = l.bias[width][c] as i128;
+            for y in 0..input.h {
+                for x in 0..input.w {
+                    acc += input.at(c, y, x) as i128;
+                }
+            }
+            let round = if sh > 0 { 1i128 << (sh - 1) } else { 0 };
+            let num = acc * l.mult[width][0] as i128 + round;
+            num.div_euclid(1i128 << sh).clamp(lo, hi) as i64
+        })
+        .collect()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    #[test]
+    fn gap_matches_naive(
+        precision in prop_oneof![Just(8u32), Just(16u32)],
+        in_signed in any::<bool>(),
+        relu in any::<bool>(),
+        shape in (1usize..6, 1usize..9, 1usize..9),
+        width in 0usize..2,
+        seed in any::<u64>(),
+    ) {
+        let (m, input) = build_gap(precision, in_signed, relu, shape, seed);
+        let l = &m.layers[0];
+        let x = input.prefix(l.cin_active[width]);
+        let got = run_layer(&m, 0, width, &x, None);
+        prop_assert_eq!((got.c, got.h, got.w), (l.cout_active[width], 1, 1));
+        prop_assert_eq!(m.out_hw(0), (1, 1));
+        prop_assert_eq!(&got.data, &naive_gap(&m, width, &x));
+        // The accumulators alone: bias + the plain sum of each channel.
+        let acc = gap_acc(&m, 0, width, &x);
+        prop_assert_eq!(&acc, &layer_acc(&m, 0, width, &x));
+        for (c, &a) in acc.iter().enumerate() {
+            let sum: i64 = x.data[c * x.h * x.w..(c + 1) * x.h * x.w].iter().sum();
+            prop_assert_eq!(a, l.bias[width][c] + sum);
+        }
+    }
 
     #[test]
     fn run_layer_matches_naive(k in case(), width in 0usize..2) {

@@ -1,7 +1,7 @@
 //! Validation of model files: every bad input is an `Error::Invalid` naming
 //! the file, the field and the value, with exit code 2.
 
-use capim::model::{Model, synth::synth};
+use capim::model::{Layer, Model, Op, Requant, synth::synth};
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -17,6 +17,62 @@ fn skeleton(p16: bool) -> &'static Model {
             m.path = ORIGIN.into();
         }
         ms
+    })[p16 as usize]
+}
+
+/// The skeleton with a head: `gap` over `conv2` (16x4x4 -> 16x1x1, ReLU)
+/// and `fc`, a 1x1 conv 16 -> 10 with raw logits (computed once per test
+/// binary, at 8 and 16 bits).
+fn headed(p16: bool) -> &'static Model {
+    static M: std::sync::OnceLock<[Model; 2]> = std::sync::OnceLock::new();
+    &M.get_or_init(|| {
+        [false, true].map(|p16| {
+            let mut m = skeleton(p16).clone();
+            let act = m.layers[2].cout_active.clone();
+            m.layers.push(Layer {
+                name: "gap".into(),
+                op: Op::Gap,
+                input: "conv2".into(),
+                cin: 16,
+                cout: 16,
+                kh: 4,
+                kw: 4,
+                stride: 1,
+                pad: 0,
+                relu: true,
+                cin_active: act.clone(),
+                cout_active: act.clone(),
+                requant: Some(Requant {
+                    shift: vec![4, 5, 6, 7],
+                    residual: None,
+                }),
+                weights: Vec::new(),
+                bias: (0..4)
+                    .map(|w| (0..16).map(|c| c - w * 3).collect())
+                    .collect(),
+                mult: (0..4).map(|w| vec![w as u32 + 3; 16]).collect(),
+            });
+            m.layers.push(Layer {
+                name: "fc".into(),
+                op: Op::Conv,
+                input: "gap".into(),
+                cin: 16,
+                cout: 10,
+                kh: 1,
+                kw: 1,
+                stride: 1,
+                pad: 0,
+                relu: false,
+                cin_active: act,
+                cout_active: vec![10; 4],
+                requant: None,
+                weights: (0..160).map(|i| (i * 37 % 255) - 127).collect(),
+                bias: vec![(0..10).collect(); 4],
+                mult: vec![vec![1; 10]; 4],
+            });
+            m.validate().unwrap();
+            m
+        })
     })[p16 as usize]
 }
 
@@ -289,6 +345,9 @@ fn json_syntax_error() {
 fn requant_none_output() {
     let (mut j, st) = base();
     j["layers"][3]["requant"] = json!("none");
+    // Raw outputs are logits: the class count never shrinks.
+    check(load(&j, &st), ORIGIN, "layers[3].cout_active[0]", "4");
+    j["layers"][3]["cout_active"] = json!([16, 16, 16, 16]);
     let m = load(&j, &st).unwrap();
     assert!(m.layers[3].requant.is_none());
     // Raw accumulators are not N-bit: nothing may read them.
@@ -299,6 +358,218 @@ fn requant_none_output() {
     let (mut j, st) = base();
     j["layers"][2]["requant"] = json!("none");
     check(load(&j, &st), ORIGIN, "layers[2].relu", "true");
+}
+
+// ---- global average pool and raw logits ----
+
+/// The headed skeleton's JSON and weights; `gap` is layers[4], `fc` layers[5].
+fn head_base() -> (Value, Vec<u8>) {
+    let m = headed(false);
+    let json: Value = serde_json::from_slice(&m.json_bytes()).unwrap();
+    (json, m.safetensors_bytes())
+}
+
+#[test]
+fn gap_json_shape() {
+    let (j, st) = head_base();
+    // A gap layer has no kernel, stride or pad in the JSON.
+    let gap = j["layers"][4].as_object().unwrap();
+    assert_eq!(gap["op"], json!("gap"));
+    for key in ["kernel", "stride", "pad"] {
+        assert!(!gap.contains_key(key), "{key} written for gap");
+    }
+    let m = load(&j, &st).unwrap();
+    let g = &m.layers[4];
+    assert_eq!((g.op, g.kh, g.kw, g.stride, g.pad), (Op::Gap, 4, 4, 1, 0));
+    assert!(g.weights.is_empty());
+    assert_eq!(m.out_hw(4), (1, 1));
+    assert_eq!(m.tensor_shape("fc"), Some((10, 1, 1)));
+    let mut expect = headed(false).clone();
+    expect.path = ORIGIN.into();
+    assert_eq!(m, expect);
+    // No `gap.weight` in the weights file.
+    let names = safetensors::SafeTensors::deserialize(&st)
+        .unwrap()
+        .names()
+        .len();
+    assert_eq!(names, 4 * 3 + 2 + 3);
+}
+
+#[test]
+fn gap_rejects_kernel_stride_pad() {
+    for (key, v, shown) in [
+        ("kernel", json!([4, 4]), "[4, 4]"),
+        ("stride", json!(1), "1"),
+        ("pad", json!(0), "0"),
+    ] {
+        let (mut j, st) = head_base();
+        j["layers"][4][key] = v;
+        let m = check(load(&j, &st), ORIGIN, &format!("layers[4].{key}"), shown);
+        assert!(m.contains("gap"), "{m}");
+    }
+}
+
+#[test]
+fn conv_requires_kernel_stride_pad() {
+    for key in ["kernel", "stride", "pad"] {
+        let (mut j, st) = head_base();
+        j["layers"][5].as_object_mut().unwrap().remove(key);
+        check(
+            load(&j, &st),
+            ORIGIN,
+            &format!("layers[5].{key}"),
+            "(missing)",
+        );
+    }
+}
+
+#[test]
+fn gap_residual_rejected() {
+    let (mut j, st) = head_base();
+    j["layers"][4]["requant"]["residual"] = json!({"source": "conv2", "mult": [1, 1, 1, 1]});
+    let m = check(
+        load(&j, &st),
+        ORIGIN,
+        "layers[4].requant.residual",
+        "{\"source\": \"conv2\", ...}",
+    );
+    assert!(m.contains("no residual"), "{m}");
+}
+
+#[test]
+fn gap_must_be_requantized() {
+    let (mut j, st) = head_base();
+    j["layers"][4]["requant"] = json!("none");
+    j["layers"][4]["relu"] = json!(false);
+    check(load(&j, &st), ORIGIN, "layers[4].requant", "\"none\"");
+}
+
+#[test]
+fn gap_channel_counts() {
+    // cout must equal cin (the source's channels).
+    let (mut j, st) = head_base();
+    j["layers"][4]["cout"] = json!(8);
+    let m = check(load(&j, &st), ORIGIN, "layers[4].cout", "8");
+    assert!(m.contains("cin = 16"), "{m}");
+    // cin must equal the source's channels (as for conv).
+    let (mut j, st) = head_base();
+    j["layers"][4]["cin"] = json!(8);
+    j["layers"][4]["cout"] = json!(8);
+    check(load(&j, &st), ORIGIN, "layers[4].cin", "8");
+    // cin_active must follow the source's active counts.
+    let (mut j, st) = head_base();
+    j["layers"][4]["cin_active"] = json!([8, 8, 12, 16]);
+    check(load(&j, &st), ORIGIN, "layers[4].cin_active[0]", "8");
+    // cout_active must equal cin_active at every width.
+    let (mut j, st) = head_base();
+    j["layers"][4]["cout_active"] = json!([4, 6, 12, 16]);
+    let m = check(load(&j, &st), ORIGIN, "layers[4].cout_active[1]", "6");
+    assert!(m.contains("expected 8"), "{m}");
+}
+
+#[test]
+fn gap_scalar_mult_per_width() {
+    let (j, st) = head_base();
+    let mut m: Vec<i32> = (0..4).flat_map(|w| vec![w + 3; 16]).collect();
+    m[2 * 16 + 9] = 6;
+    let bytes: Vec<u8> = m.iter().flat_map(|x| x.to_le_bytes()).collect();
+    let st = retensor(&st, "gap.mult", safetensors::Dtype::I32, vec![4, 16], bytes);
+    let msg = check(load(&j, &st), WEIGHTS, "gap.mult[2][9]", "6");
+    assert!(
+        msg.contains("expected 5") && msg.contains("scalar M"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn gap_weight_tensor_rejected() {
+    let (j, st) = head_base();
+    let st = retensor(
+        &st,
+        "gap.weight",
+        safetensors::Dtype::I8,
+        vec![16, 16, 4, 4],
+        vec![1; 16 * 16 * 16],
+    );
+    let m = check(load(&j, &st), WEIGHTS, "gap.weight", "a I8 tensor");
+    assert!(m.contains("no weights"), "{m}");
+    // In memory, too.
+    let mut m = headed(true).clone();
+    m.layers[4].weights = vec![0; 16];
+    let e = m.validate().unwrap_err();
+    assert!(e.to_string().contains("gap.weight"), "{e}");
+    assert_eq!(e.exit_code(), 2);
+}
+
+#[test]
+fn gap_in_memory_kernel_must_be_input_map() {
+    let mut m = headed(false).clone();
+    m.layers[4].kh = 2;
+    let e = m.validate().unwrap_err().to_string();
+    assert!(
+        e.contains("`layers[4].kernel[0]` = 2") && e.contains("the height of `conv2`: 4"),
+        "{e}"
+    );
+    let mut m = headed(false).clone();
+    m.layers[4].stride = 2;
+    let e = m.validate().unwrap_err().to_string();
+    assert!(e.contains("`layers[4].stride` = 2"), "{e}");
+}
+
+#[test]
+fn gap_unknown_input() {
+    let (mut j, st) = head_base();
+    j["layers"][4]["input"] = json!("conv9");
+    check(load(&j, &st), ORIGIN, "layers[4].input", "\"conv9\"");
+}
+
+#[test]
+fn raw_logits_never_shrink() {
+    let (mut j, st) = head_base();
+    j["layers"][5]["cout_active"] = json!([3, 5, 8, 10]);
+    let m = check(load(&j, &st), ORIGIN, "layers[5].cout_active[0]", "3");
+    assert!(m.contains("class count never shrinks"), "{m}");
+}
+
+#[test]
+fn raw_logits_feed_nothing() {
+    // As the input of a later layer.
+    let (mut j, st) = head_base();
+    let mut extra = j["layers"][5].clone();
+    extra["name"] = json!("fc2");
+    extra["input"] = json!("fc");
+    extra["cin"] = json!(10);
+    extra["cin_active"] = json!([10, 10, 10, 10]);
+    j["layers"].as_array_mut().unwrap().push(extra);
+    let m = check(load(&j, &st), ORIGIN, "layers[6].input", "\"fc\"");
+    assert!(m.contains("raw accumulator"), "{m}");
+    // As a residual source.
+    let (mut j, st) = head_base();
+    let mut extra = j["layers"][4].clone();
+    extra["name"] = json!("gap2");
+    extra["requant"]["residual"] = json!({"source": "fc", "mult": [1, 1, 1, 1]});
+    j["layers"].as_array_mut().unwrap().push(extra);
+    let m = check(
+        load(&j, &st),
+        ORIGIN,
+        "layers[6].requant.residual",
+        "{\"source\": \"fc\", ...}",
+    );
+    assert!(m.contains("no residual"), "{m}");
+    let (mut j, st) = head_base();
+    let mut extra = j["layers"][3].clone();
+    extra["name"] = json!("conv4");
+    extra["cout"] = json!(10);
+    extra["cout_active"] = json!([10, 10, 10, 10]);
+    j["layers"].as_array_mut().unwrap().push(extra);
+    j["layers"][6]["requant"]["residual"] = json!({"source": "fc", "mult": [1, 1, 1, 1]});
+    let m = check(
+        load(&j, &st),
+        ORIGIN,
+        "layers[6].requant.residual.source",
+        "\"fc\"",
+    );
+    assert!(m.contains("raw accumulator"), "{m}");
 }
 
 // ---- weights file ----
@@ -534,8 +805,8 @@ proptest::proptest! {
     /// Any number in the JSON changed to an edge value: either a clean
     /// error (exit 2) or a model the reference runs on at every width.
     #[test]
-    fn mutated_numbers_never_panic(which in 0usize..1000, pick in 0usize..10, p16 in proptest::bool::ANY) {
-        let m = skeleton(p16);
+    fn mutated_numbers_never_panic(which in 0usize..1000, pick in 0usize..10, p16 in proptest::bool::ANY, head in proptest::bool::ANY) {
+        let m = if head { headed(p16) } else { skeleton(p16) };
         let mut j: Value = serde_json::from_slice(&m.json_bytes()).unwrap();
         let st = m.safetensors_bytes();
         let mut leaves = Vec::new();
@@ -561,8 +832,8 @@ proptest::proptest! {
 
     /// Flipped, dropped or truncated bytes in either file: never a panic.
     #[test]
-    fn corrupted_bytes_never_panic(at in 0usize..100_000, byte in 0u8..=255, cut in proptest::bool::ANY, in_json in proptest::bool::ANY) {
-        let m = skeleton(false);
+    fn corrupted_bytes_never_panic(at in 0usize..100_000, byte in 0u8..=255, cut in proptest::bool::ANY, in_json in proptest::bool::ANY, head in proptest::bool::ANY) {
+        let m = if head { headed(false) } else { skeleton(false) };
         let mut js = m.json_bytes();
         let mut st = m.safetensors_bytes();
         let target = if in_json { &mut js } else { &mut st };

@@ -37,10 +37,15 @@ pub(super) struct LayerFile {
     pub input: String,
     pub cin: usize,
     pub cout: usize,
-    /// `[kh, kw]`.
-    pub kernel: [usize; 2],
-    pub stride: usize,
-    pub pad: usize,
+    /// `[kh, kw]`; required for conv, absent for gap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<[usize; 2]>,
+    /// Required for conv, absent for gap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stride: Option<usize>,
+    /// Required for conv, absent for gap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pad: Option<usize>,
     pub relu: bool,
     pub cin_active: Vec<usize>,
     pub cout_active: Vec<usize>,
@@ -326,17 +331,57 @@ pub(super) fn build(
             format!("\"{FORMAT}\""),
         ));
     }
-    for l in file.layers {
+    for (i, l) in file.layers.into_iter().enumerate() {
+        let p = format!("layers[{i}]");
+        let (kh, kw, stride, pad) = match l.op {
+            Op::Conv => {
+                let missing = |key: &str| {
+                    Error::invalid(
+                        origin,
+                        format!("{p}.{key}"),
+                        "(missing)",
+                        "a value for this required key (of a conv layer)",
+                    )
+                };
+                let [kh, kw] = l.kernel.ok_or_else(|| missing("kernel"))?;
+                (
+                    kh,
+                    kw,
+                    l.stride.ok_or_else(|| missing("stride"))?,
+                    l.pad.ok_or_else(|| missing("pad"))?,
+                )
+            }
+            Op::Gap => {
+                let present = [
+                    ("kernel", l.kernel.map(|[h, w]| format!("[{h}, {w}]"))),
+                    ("stride", l.stride.map(|s| s.to_string())),
+                    ("pad", l.pad.map(|s| s.to_string())),
+                ];
+                if let Some((key, Some(v))) = present.into_iter().find(|x| x.1.is_some()) {
+                    return Err(Error::invalid(
+                        origin,
+                        format!("{p}.{key}"),
+                        v,
+                        format!(
+                            "no `{key}` on a gap layer (it pools its whole input map: \
+                             omit `kernel`, `stride` and `pad`)"
+                        ),
+                    ));
+                }
+                // The kernel is the input map; filled in below.
+                (0, 0, 1, 0)
+            }
+        };
         model.layers.push(Layer {
             name: l.name,
             op: l.op,
             input: l.input,
             cin: l.cin,
             cout: l.cout,
-            kh: l.kernel[0],
-            kw: l.kernel[1],
-            stride: l.stride,
-            pad: l.pad,
+            kh,
+            kw,
+            stride,
+            pad,
             relu: l.relu,
             cin_active: l.cin_active,
             cout_active: l.cout_active,
@@ -354,6 +399,12 @@ pub(super) fn build(
             bias: Vec::new(),
             mult: Vec::new(),
         });
+        if l.op == Op::Gap {
+            // (0, 0) for an unknown input: validation names that first.
+            let (h, w) = model.in_hw(i);
+            model.layers[i].kh = h;
+            model.layers[i].kw = w;
+        }
     }
     validate::structure(&model, origin)?;
     read_weights(&mut model, st, weights_file, n_widths)?;
@@ -377,16 +428,31 @@ fn read_weights(model: &mut Model, st: &[u8], file: &Path, n_widths: usize) -> R
         let wname = format!("{}.weight", layer.name);
         let bname = format!("{}.bias", layer.name);
         let mname = format!("{}.mult", layer.name);
-        let w = get(
-            &tensors,
-            file,
-            &wname,
-            wdtype,
-            &[layer.cout, layer.cin, layer.kh, layer.kw],
-        )?;
+        match layer.op {
+            Op::Conv => {
+                let w = get(
+                    &tensors,
+                    file,
+                    &wname,
+                    wdtype,
+                    &[layer.cout, layer.cin, layer.kh, layer.kw],
+                )?;
+                layer.weights = decode(&w);
+                expected_names.push(wname);
+            }
+            Op::Gap => {
+                if let Ok(t) = tensors.tensor(&wname) {
+                    return Err(Error::invalid(
+                        file,
+                        wname,
+                        format!("a {:?} tensor of shape {:?}", t.dtype(), t.shape()),
+                        "no weight tensor: a gap layer has no weights",
+                    ));
+                }
+            }
+        }
         let b = get(&tensors, file, &bname, Dtype::I64, &[n_widths, layer.cout])?;
         let m = get(&tensors, file, &mname, Dtype::I32, &[n_widths, layer.cout])?;
-        layer.weights = decode(&w);
         let rows = |v: Vec<i64>| -> Vec<Vec<i64>> {
             v.chunks(layer.cout.max(1)).map(|c| c.to_vec()).collect()
         };
@@ -409,7 +475,7 @@ fn read_weights(model: &mut Model, st: &[u8], file: &Path, n_widths: usize) -> R
             mult_u.push(r);
         }
         layer.mult = mult_u;
-        expected_names.extend([wname, bname, mname]);
+        expected_names.extend([bname, mname]);
     }
     let mut names: Vec<&str> = tensors.names();
     names.sort_unstable();
@@ -421,7 +487,7 @@ fn read_weights(model: &mut Model, st: &[u8], file: &Path, n_widths: usize) -> R
             file,
             *extra,
             "(unexpected tensor)",
-            "only `{layer}.weight`, `{layer}.bias` and `{layer}.mult` for the model's layers",
+            "only `{layer}.weight` (conv layers), `{layer}.bias` and `{layer}.mult` for the model's layers",
         ));
     }
     Ok(())
@@ -513,9 +579,9 @@ fn to_file(m: &Model, weights: &str) -> ModelFile {
                 input: l.input.clone(),
                 cin: l.cin,
                 cout: l.cout,
-                kernel: [l.kh, l.kw],
-                stride: l.stride,
-                pad: l.pad,
+                kernel: (l.op == Op::Conv).then_some([l.kh, l.kw]),
+                stride: (l.op == Op::Conv).then_some(l.stride),
+                pad: (l.op == Op::Conv).then_some(l.pad),
                 relu: l.relu,
                 cin_active: l.cin_active.clone(),
                 cout_active: l.cout_active.clone(),
@@ -680,22 +746,24 @@ pub(super) fn safetensors_bytes(m: &Model) -> Vec<u8> {
     let n_widths = m.widths.len();
     let mut raws: Vec<(String, Raw)> = Vec::new();
     for l in &m.layers {
-        let data: Vec<u8> = if m.precision == 8 {
-            l.weights.iter().map(|&w| w as i8 as u8).collect()
-        } else {
-            l.weights
-                .iter()
-                .flat_map(|&w| (w as i16).to_le_bytes())
-                .collect()
-        };
-        raws.push((
-            format!("{}.weight", l.name),
-            Raw {
-                dtype: weight_dtype(m.precision),
-                shape: vec![l.cout, l.cin, l.kh, l.kw],
-                data,
-            },
-        ));
+        if l.op == Op::Conv {
+            let data: Vec<u8> = if m.precision == 8 {
+                l.weights.iter().map(|&w| w as i8 as u8).collect()
+            } else {
+                l.weights
+                    .iter()
+                    .flat_map(|&w| (w as i16).to_le_bytes())
+                    .collect()
+            };
+            raws.push((
+                format!("{}.weight", l.name),
+                Raw {
+                    dtype: weight_dtype(m.precision),
+                    shape: vec![l.cout, l.cin, l.kh, l.kw],
+                    data,
+                },
+            ));
+        }
         raws.push((
             format!("{}.bias", l.name),
             Raw {

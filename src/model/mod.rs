@@ -3,9 +3,29 @@
 //!
 //! A model is a JSON description (format tag `capim-cadnn/1`) plus a
 //! safetensors file beside it holding, per layer, `{layer}.weight`
-//! (I8/I16, `[cout, cin, kh, kw]`), `{layer}.bias` (I64, `[n_widths, cout]`)
-//! and `{layer}.mult` (I32, `[n_widths, cout]`). Per-width shifts and
-//! residual multipliers live in the JSON.
+//! (I8/I16, `[cout, cin, kh, kw]`; conv layers only), `{layer}.bias` (I64,
+//! `[n_widths, cout]`) and `{layer}.mult` (I32, `[n_widths, cout]`). Per-width
+//! shifts and residual multipliers live in the JSON.
+//!
+//! Two operators (`"op"`):
+//!
+//! - `"conv"`: convolution, groups = 1, zero padding; the JSON gives
+//!   `kernel: [kh, kw]`, `stride` and `pad`. A fully connected layer is a conv
+//!   with `kernel: [1, 1]` reading a `C x 1 x 1` tensor (DESIGN.md §1).
+//! - `"gap"`: global average pool, `acc[c] = bias[c] + sum_{y,x} a[c,y,x]`,
+//!   then the conv requantization with one scalar `M` per width (every entry
+//!   of a width's row of `{layer}.mult` equal); output `C x 1 x 1`. The JSON
+//!   omits `kernel`, `stride` and `pad` (in memory a gap [`Layer`] has
+//!   `kh x kw` = its input's `H x W`, stride 1, pad 0, so the shape formulas
+//!   are the conv ones); the weights file has no `{layer}.weight`. A gap
+//!   layer keeps the channels of its input: `cin == cout` = the input's
+//!   channel count and `cin_active == cout_active` = the input's active
+//!   counts at every width. It is always requantized and takes no residual.
+//!
+//! `"requant": "none"` makes a layer output the raw accumulator (i64), e.g.
+//! the logits. Such a tensor is not N-bit, so no layer may read it (as input
+//! or residual), and its class count never shrinks: `cout_active == cout` at
+//! every width.
 
 mod format;
 pub mod npy;
@@ -63,6 +83,9 @@ pub struct InputSpec {
 pub enum Op {
     /// Convolution, groups = 1, zero padding.
     Conv,
+    /// Global average pool (a sum over `H x W`, scaled by the requantization
+    /// with one `M` per width): `C x H x W` to `C x 1 x 1`.
+    Gap,
 }
 
 /// One layer; it produces the tensor named after it.
@@ -74,10 +97,15 @@ pub struct Layer {
     /// The tensor it reads: [`INPUT`] or an earlier layer.
     pub input: String,
     pub cin: usize,
+    /// Equals `cin` for [`Op::Gap`].
     pub cout: usize,
+    /// Kernel height; for [`Op::Gap`] the input height (the whole map).
     pub kh: usize,
+    /// Kernel width; for [`Op::Gap`] the input width.
     pub kw: usize,
+    /// 1 for [`Op::Gap`].
     pub stride: usize,
+    /// 0 for [`Op::Gap`].
     pub pad: usize,
     /// Output clamp `0 ..= 2^N-1` if true, else `-2^(N-1) ..= 2^(N-1)-1`.
     pub relu: bool,
@@ -87,12 +115,31 @@ pub struct Layer {
     pub cout_active: Vec<usize>,
     /// `None`: raw accumulator output (`"requant": "none"`, e.g. logits).
     pub requant: Option<Requant>,
-    /// `[cout][cin][kh][kw]` row-major, shared by all widths.
+    /// `[cout][cin][kh][kw]` row-major, shared by all widths; empty for
+    /// [`Op::Gap`].
     pub weights: Vec<i64>,
     /// `[width][cout]`.
     pub bias: Vec<Vec<i64>>,
-    /// `[width][cout]`, each `0 <= M < 2^16`.
+    /// `[width][cout]`, each `0 <= M < 2^16`; for [`Op::Gap`] all entries of
+    /// a width are equal (a scalar `M`). Unused with `requant: "none"`.
     pub mult: Vec<Vec<u32>>,
+}
+
+impl Layer {
+    /// Bound on `|sum|` of the accumulator without the bias, for N-bit
+    /// operands: `cin*kh*kw*2^(2N-1)` for a conv (one product is at most
+    /// `(2^N-1)*2^(N-1)` in magnitude), `kh*kw*2^N` for a gap (one activation
+    /// is below `2^N` in magnitude). `|bias|` plus this must stay below
+    /// `2^(ACC_BITS-1)`.
+    pub fn sum_bound(&self, precision: u32) -> i128 {
+        let taps = self.kh as i128 * self.kw as i128;
+        match self.op {
+            Op::Conv => {
+                self.cin as i128 * taps * (1i128 << (2 * precision).saturating_sub(1).min(64))
+            }
+            Op::Gap => taps * (1i128 << precision.min(64)),
+        }
+    }
 }
 
 /// Requantization parameters that are not per output channel.

@@ -4,7 +4,7 @@
 //! The functions take validated models and tensors of the documented shapes;
 //! a shape mismatch is a programming error and panics with a message.
 
-use super::{INPUT, Model, Tensor};
+use super::{INPUT, Model, Op, Tensor};
 use std::collections::BTreeMap;
 
 /// `clamp(floor((acc*M + r*R + (S > 0 ? 2^(S-1) : 0)) / 2^S), lo, hi)`,
@@ -32,10 +32,12 @@ pub fn out_range(precision: u32, relu: bool) -> (i64, i64) {
     }
 }
 
-/// Accumulators `bias + sum` of `layer` at width index `width`, laid out
-/// `[cout_active][Hout][Wout]`; `input` holds the first `cin_active` channels.
+/// Accumulators `bias + sum` of conv `layer` at width index `width`, laid
+/// out `[cout_active][Hout][Wout]`; `input` holds the first `cin_active`
+/// channels.
 pub fn conv_acc(model: &Model, layer: usize, width: usize, input: &Tensor) -> Vec<i64> {
     let l = &model.layers[layer];
+    assert!(l.op == Op::Conv, "conv_acc({}): a {:?} layer", l.name, l.op);
     let cin = l.cin_active[width];
     let cout = l.cout_active[width];
     let (hi, wi) = model.in_hw(layer);
@@ -49,34 +51,81 @@ pub fn conv_acc(model: &Model, layer: usize, width: usize, input: &Tensor) -> Ve
         input.w
     );
     let (kh, kw, s, p) = (l.kh, l.kw, l.stride, l.pad);
+    // Output columns x whose tap kx lands inside the input: x*s + kx - p in
+    // 0..wi (likewise rows). The sum is exact in any order: every partial
+    // sum stays within |bias| + cin*kh*kw*2^(2N-1) < 2^47 (validation).
+    let valid = |k: usize, n_in: usize, n_out: usize| -> (usize, usize) {
+        // first = ceil((p - k) / s) clamped at 0; last exclusive.
+        let first = if k >= p { 0 } else { (p - k).div_ceil(s) };
+        let last = if n_in + p > k {
+            ((n_in + p - k - 1) / s + 1).min(n_out)
+        } else {
+            0
+        };
+        (first.min(last), last)
+    };
     let mut out = vec![0i64; cout * ho * wo];
     for co in 0..cout {
-        let bias = l.bias[width][co];
-        for y in 0..ho {
-            for x in 0..wo {
-                let mut acc = bias;
-                for ci in 0..cin {
-                    let wbase = (co * l.cin + ci) * kh * kw;
-                    for ky in 0..kh {
-                        let iy = (y * s + ky) as isize - p as isize;
-                        if iy < 0 || iy >= hi as isize {
-                            continue;
-                        }
-                        let row = (ci * hi + iy as usize) * wi;
-                        for kx in 0..kw {
-                            let ix = (x * s + kx) as isize - p as isize;
-                            if ix < 0 || ix >= wi as isize {
-                                continue;
-                            }
-                            acc += input.data[row + ix as usize] * l.weights[wbase + ky * kw + kx];
+        let plane = &mut out[co * ho * wo..(co + 1) * ho * wo];
+        plane.fill(l.bias[width][co]);
+        for ci in 0..cin {
+            let chan = &input.data[ci * hi * wi..(ci + 1) * hi * wi];
+            let wbase = (co * l.cin + ci) * kh * kw;
+            for ky in 0..kh {
+                let (y0, y1) = valid(ky, hi, ho);
+                for kx in 0..kw {
+                    let wt = l.weights[wbase + ky * kw + kx];
+                    if wt == 0 {
+                        continue;
+                    }
+                    let (x0, x1) = valid(kx, wi, wo);
+                    for y in y0..y1 {
+                        let row = &chan[(y * s + ky - p) * wi..];
+                        let orow = &mut plane[y * wo..(y + 1) * wo];
+                        for x in x0..x1 {
+                            orow[x] += row[x * s + kx - p] * wt;
                         }
                     }
                 }
-                out[(co * ho + y) * wo + x] = acc;
             }
         }
     }
     out
+}
+
+/// Accumulators `bias[c] + sum_{y,x} a[c,y,x]` of gap `layer` at width index
+/// `width`, one per active channel (`[cout_active]`, i.e. `C x 1 x 1`);
+/// `input` holds the first `cin_active` channels.
+pub fn gap_acc(model: &Model, layer: usize, width: usize, input: &Tensor) -> Vec<i64> {
+    let l = &model.layers[layer];
+    assert!(l.op == Op::Gap, "gap_acc({}): a {:?} layer", l.name, l.op);
+    let c = l.cin_active[width];
+    let (hi, wi) = model.in_hw(layer);
+    assert!(
+        input.c == c && input.h == hi && input.w == wi && input.data.len() == c * hi * wi,
+        "gap_acc({}): input is {}x{}x{}, expected {c}x{hi}x{wi}",
+        l.name,
+        input.c,
+        input.h,
+        input.w
+    );
+    (0..c)
+        .map(|ch| {
+            l.bias[width][ch]
+                + input.data[ch * hi * wi..(ch + 1) * hi * wi]
+                    .iter()
+                    .sum::<i64>()
+        })
+        .collect()
+}
+
+/// Accumulators of `layer` (any operator) at width index `width`: [`conv_acc`]
+/// or [`gap_acc`], laid out `[cout_active][Hout][Wout]`.
+pub fn layer_acc(model: &Model, layer: usize, width: usize, input: &Tensor) -> Vec<i64> {
+    match model.layers[layer].op {
+        Op::Conv => conv_acc(model, layer, width, input),
+        Op::Gap => gap_acc(model, layer, width, input),
+    }
 }
 
 /// Output of `layer` at width index `width`: `cout_active[width]` channels.
@@ -89,10 +138,29 @@ pub fn run_layer(
     input: &Tensor,
     residual: Option<&Tensor>,
 ) -> Tensor {
+    let acc = layer_acc(model, layer, width, input);
+    finish_layer(model, layer, width, acc, residual)
+}
+
+/// The output of `layer` at width index `width` from its accumulators (as
+/// [`layer_acc`] gives them): requantization with the residual, or the raw
+/// accumulators for `requant: "none"`.
+pub fn finish_layer(
+    model: &Model,
+    layer: usize,
+    width: usize,
+    acc: Vec<i64>,
+    residual: Option<&Tensor>,
+) -> Tensor {
     let l = &model.layers[layer];
     let (ho, wo) = model.out_hw(layer);
     let cout = l.cout_active[width];
-    let acc = conv_acc(model, layer, width, input);
+    assert!(
+        acc.len() == cout * ho * wo,
+        "finish_layer({}): {} accumulators, expected {cout}x{ho}x{wo}",
+        l.name,
+        acc.len()
+    );
     let data = match &l.requant {
         None => acc,
         Some(rq) => {

@@ -3,7 +3,7 @@
 //! `layers[2].cout_active[1]`); [`values`] checks the tensors (errors name the
 //! weights file and a tensor such as `conv1.mult[0][3]`).
 
-use super::{ACC_BITS, INPUT, MAX_DIM, MAX_ELEMS, MAX_SHIFT, MULT_LIMIT, Model};
+use super::{ACC_BITS, INPUT, Layer, MAX_DIM, MAX_ELEMS, MAX_SHIFT, MULT_LIMIT, Model, Op};
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -167,6 +167,9 @@ pub(super) fn structure(m: &Model, file: &Path) -> Result<()> {
                 format!("the channel count of `{}`: {}", l.input, src.c),
             ));
         }
+        if l.op == Op::Gap {
+            gap_shape(file, &p, l, src)?;
+        }
         if src.h + 2 * l.pad < l.kh {
             return Err(Error::invalid(
                 file,
@@ -192,7 +195,7 @@ pub(super) fn structure(m: &Model, file: &Path) -> Result<()> {
         let ho = (src.h + 2 * l.pad - l.kh) / l.stride + 1;
         let wo = (src.w + 2 * l.pad - l.kw) / l.stride + 1;
         let w_elems = l.cout as u128 * l.cin as u128 * l.kh as u128 * l.kw as u128;
-        if w_elems > MAX_ELEMS as u128 {
+        if l.op == Op::Conv && w_elems > MAX_ELEMS as u128 {
             return Err(Error::invalid(
                 file,
                 format!("{p}.cout"),
@@ -203,7 +206,21 @@ pub(super) fn structure(m: &Model, file: &Path) -> Result<()> {
         // cin*kh*kw*2^(2N-1) < 2^47: the 48-bit accumulator holds the worst sum.
         let fan_in = l.cin as u128 * l.kh as u128 * l.kw as u128;
         let fan_limit = 1u128 << (ACC_BITS - 1 - (2 * m.precision - 1));
-        if fan_in >= fan_limit {
+        // H*W*2^N < 2^47 for a gap.
+        let map = l.kh as u128 * l.kw as u128;
+        let map_limit = 1u128 << (ACC_BITS - 1 - m.precision);
+        if l.op == Op::Gap && map >= map_limit {
+            return Err(Error::invalid(
+                file,
+                format!("{p}.input"),
+                format!("\"{}\" of {}x{}", l.input, l.kh, l.kw),
+                format!(
+                    "an input map of H*W < {map_limit} at precision {} (the {ACC_BITS}-bit accumulator), has {map}",
+                    m.precision
+                ),
+            ));
+        }
+        if l.op == Op::Conv && fan_in >= fan_limit {
             return Err(Error::invalid(
                 file,
                 format!("{p}.cin"),
@@ -252,14 +269,48 @@ pub(super) fn structure(m: &Model, file: &Path) -> Result<()> {
                 ));
             }
         }
+        if l.op == Op::Gap {
+            for (w, (&k, &s)) in l.cout_active.iter().zip(&l.cin_active).enumerate() {
+                if k != s {
+                    return Err(Error::invalid(
+                        file,
+                        format!("{p}.cout_active[{w}]"),
+                        k,
+                        format!(
+                            "{s}: a gap layer keeps the active channels of `{}` (cin_active[{w}])",
+                            l.input
+                        ),
+                    ));
+                }
+            }
+        }
         match &l.requant {
             None => {
+                if l.op == Op::Gap {
+                    return Err(Error::invalid(
+                        file,
+                        format!("{p}.requant"),
+                        "\"none\"",
+                        "a requantization {\"shift\": [...], \"residual\": null}: a gap layer's sums are scaled by a scalar M",
+                    ));
+                }
                 if l.relu {
                     return Err(Error::invalid(
                         file,
                         format!("{p}.relu"),
                         true,
                         "false when requant is \"none\" (the raw accumulator is not clamped)",
+                    ));
+                }
+                if let Some((w, &k)) = l.cout_active.iter().enumerate().find(|x| *x.1 != l.cout) {
+                    return Err(Error::invalid(
+                        file,
+                        format!("{p}.cout_active[{w}]"),
+                        k,
+                        format!(
+                            "cout = {} at every width: a requant \"none\" layer gives the logits, and the class count never shrinks",
+                            l.cout
+                        ),
                     ));
                 }
             }
@@ -284,6 +335,14 @@ pub(super) fn structure(m: &Model, file: &Path) -> Result<()> {
                 }
                 if let Some(res) = &r.residual {
                     let rp = format!("{p}.requant.residual");
+                    if l.op == Op::Gap {
+                        return Err(Error::invalid(
+                            file,
+                            rp,
+                            format!("{{\"source\": \"{}\", ...}}", res.source),
+                            "null: a gap layer takes no residual",
+                        ));
+                    }
                     let rs = source(file, &known, &format!("{rp}.source"), &res.source)?;
                     if (rs.c, rs.h, rs.w) != (l.cout, ho, wo) {
                         return Err(Error::invalid(
@@ -340,6 +399,56 @@ pub(super) fn structure(m: &Model, file: &Path) -> Result<()> {
                 raw: l.requant.is_none(),
             },
         );
+    }
+    Ok(())
+}
+
+/// A gap layer pools its whole input map and keeps its channels.
+fn gap_shape(file: &Path, p: &str, l: &Layer, src: &TensorInfo) -> Result<()> {
+    let why =
+        "(a gap layer pools its whole input map; the JSON omits `kernel`, `stride` and `pad`)";
+    if l.kh != src.h {
+        return Err(Error::invalid(
+            file,
+            format!("{p}.kernel[0]"),
+            l.kh,
+            format!("the height of `{}`: {} {why}", l.input, src.h),
+        ));
+    }
+    if l.kw != src.w {
+        return Err(Error::invalid(
+            file,
+            format!("{p}.kernel[1]"),
+            l.kw,
+            format!("the width of `{}`: {} {why}", l.input, src.w),
+        ));
+    }
+    if l.stride != 1 {
+        return Err(Error::invalid(
+            file,
+            format!("{p}.stride"),
+            l.stride,
+            format!("1 {why}"),
+        ));
+    }
+    if l.pad != 0 {
+        return Err(Error::invalid(
+            file,
+            format!("{p}.pad"),
+            l.pad,
+            format!("0 {why}"),
+        ));
+    }
+    if l.cout != l.cin {
+        return Err(Error::invalid(
+            file,
+            format!("{p}.cout"),
+            l.cout,
+            format!(
+                "cin = {}: a gap layer keeps the channels of `{}`",
+                l.cin, l.input
+            ),
+        ));
     }
     Ok(())
 }
@@ -424,7 +533,18 @@ pub(super) fn values(m: &Model, file: &Path) -> Result<()> {
     let whi = (1i64 << (n - 1)) - 1;
     for l in &m.layers {
         let name = &l.name;
-        let expect = l.cout * l.cin * l.kh * l.kw;
+        if l.op == Op::Gap && !l.weights.is_empty() {
+            return Err(Error::invalid(
+                file,
+                format!("{name}.weight"),
+                format!("{} elements", l.weights.len()),
+                "none: a gap layer has no weights",
+            ));
+        }
+        let expect = match l.op {
+            Op::Conv => l.cout * l.cin * l.kh * l.kw,
+            Op::Gap => 0,
+        };
         if l.weights.len() != expect {
             return Err(Error::invalid(
                 file,
@@ -454,8 +574,9 @@ pub(super) fn values(m: &Model, file: &Path) -> Result<()> {
                 ));
             }
         }
-        // |bias| + cin*kh*kw*2^(2N-1) < 2^47: the accumulator never overflows.
-        let worst = (l.cin * l.kh * l.kw) as i128 * (1i128 << (2 * n - 1));
+        // |bias| + cin*kh*kw*2^(2N-1) (conv) or kh*kw*2^N (gap) < 2^47: the
+        // accumulator never overflows.
+        let worst = l.sum_bound(n);
         let limit = 1i128 << (ACC_BITS - 1);
         for w in 0..nw {
             if l.bias[w].len() != l.cout {
@@ -481,8 +602,12 @@ pub(super) fn values(m: &Model, file: &Path) -> Result<()> {
                         format!("{name}.bias[{w}][{co}]"),
                         b,
                         format!(
-                            "|bias| < {} so that |bias| + cin*kh*kw*2^(2N-1) fits the {ACC_BITS}-bit accumulator",
-                            (limit - worst).max(0)
+                            "|bias| < {} so that |bias| + {} fits the {ACC_BITS}-bit accumulator",
+                            (limit - worst).max(0),
+                            match l.op {
+                                Op::Conv => "cin*kh*kw*2^(2N-1)",
+                                Op::Gap => "H*W*2^N",
+                            }
                         ),
                     ));
                 }
@@ -496,6 +621,19 @@ pub(super) fn values(m: &Model, file: &Path) -> Result<()> {
                         format!("a multiplier M in 0 ..= {}", MULT_LIMIT - 1),
                     ));
                 }
+            }
+            if l.op == Op::Gap
+                && let Some((co, &x)) = l.mult[w].iter().enumerate().find(|x| *x.1 != l.mult[w][0])
+            {
+                return Err(Error::invalid(
+                    file,
+                    format!("{name}.mult[{w}][{co}]"),
+                    x,
+                    format!(
+                        "{}, as {name}.mult[{w}][0]: a gap layer has one scalar M per width",
+                        l.mult[w][0]
+                    ),
+                ));
             }
         }
     }
