@@ -6,7 +6,7 @@ use crate::config::ArrayConfig;
 use crate::cosim::{self, Sim};
 use crate::emit::{BUILD_DIR, CONFIG_FILE, MODEL_DIR};
 use crate::error::{Error, Result};
-use crate::layout::Layout;
+use crate::layout::{Layout, TensorRegion};
 use crate::model::{Model, Tensor, reference};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng};
@@ -234,11 +234,8 @@ fn run_one(
         // Outputs, bit-exact.
         let region = lay.tensor(&l.name).expect("layer region");
         let want = &reference[&l.name];
-        let got = sim.read(
-            regs::ACT + region.base as u32,
-            (want.c * want.h * want.w) as u32,
-        )?;
-        if let Some(m) = first_mismatch(want, &got, n, region.signed) {
+        let got = read_tensor(sim, region, want.data.len(), n)?;
+        if let Some(m) = first_mismatch(want, &got) {
             return Ok(Outcome::Mismatch(Mismatch {
                 width: model.widths[wi],
                 stimulus: stim.name.clone(),
@@ -355,11 +352,8 @@ fn run_network(sim: &mut Sim, d: &Design, wi: usize, stim: &Stimulus) -> Result<
     for l in &model.layers {
         let region = lay.tensor(&l.name).expect("layer region");
         let want = &reference[&l.name];
-        let got = sim.read(
-            regs::ACT + region.base as u32,
-            (want.c * want.h * want.w) as u32,
-        )?;
-        if let Some(m) = first_mismatch(want, &got, n, region.signed) {
+        let got = read_tensor(sim, region, want.data.len(), n)?;
+        if let Some(m) = first_mismatch(want, &got) {
             return Ok(Outcome::Mismatch(Mismatch {
                 width: model.widths[wi],
                 stimulus: format!("{}, whole network", stim.name),
@@ -429,10 +423,33 @@ fn run_switch_step(sim: &mut Sim, d: &Design, wi: usize, stim: &Stimulus) -> Res
     Ok(out)
 }
 
-/// First element of `got` (raw words) that differs from `want`.
-fn first_mismatch(want: &Tensor, got: &[u32], n: u32, signed: bool) -> Option<Mismatch> {
-    for (k, (&e, &g)) in want.data.iter().zip(got).enumerate() {
-        let a = from_word(g, n, signed);
+/// The first `len` values of a tensor region, decoded: N-bit words, or
+/// ACC_W-bit raw outputs stored as ACC_W / N words, least significant first.
+fn read_tensor(sim: &mut Sim, region: &TensorRegion, len: usize, n: u32) -> Result<Vec<i64>> {
+    let words = sim.read(regs::ACT + region.base as u32, (len * region.words) as u32)?;
+    if region.words == 1 {
+        return Ok(words
+            .iter()
+            .map(|&w| from_word(w, n, region.signed))
+            .collect());
+    }
+    let bits = n * region.words as u32;
+    Ok(words
+        .chunks(region.words)
+        .map(|ws| {
+            let mut v: u64 = 0;
+            for (k, &w) in ws.iter().enumerate() {
+                v |= ((w as u64) & ((1u64 << n) - 1)) << (k as u32 * n);
+            }
+            // sign-extend from `bits`
+            ((v << (64 - bits)) as i64) >> (64 - bits)
+        })
+        .collect())
+}
+
+/// First element of `got` that differs from `want`.
+fn first_mismatch(want: &Tensor, got: &[i64]) -> Option<Mismatch> {
+    for (k, (&e, &a)) in want.data.iter().zip(got).enumerate() {
         if a != e {
             let (c, rem) = (k / (want.h * want.w), k % (want.h * want.w));
             return Some(Mismatch {

@@ -49,7 +49,11 @@ pub fn layer(lay: &Layout, model: &Model, li: usize, wi: usize) -> Cost {
     Cost {
         cycles,
         active_array_cycles: (cycles - 1) * wm.arrays as u64,
-        and_work: (wm.cout_active * wm.cin_active * l.kh * l.kw * ho * wo) as u64 * n * n,
+        and_work: if l.op == crate::model::Op::Conv {
+            (wm.cout_active * wm.cin_active * l.kh * l.kw * ho * wo) as u64 * n * n
+        } else {
+            0
+        },
     }
 }
 

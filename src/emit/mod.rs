@@ -128,6 +128,8 @@ pub fn generate(cfg: &ArrayConfig, model: &Model, cfg_name: &str) -> Result<Gene
         id_hex => "ca900001", info_hex => format!("{info:08x}"),
         desc_fields => minijinja::Value::from(minijinja::value::Serde(&fields)), arrays => minijinja::Value::from(minijinja::value::Serde(&arrays)), pad_arrays => pad_arrays,
         wdw => wdw, rd_row_lo => rd_row_lo, rd_sa_lo => rd_sa_lo,
+        raww => crate::layout::raw_words(cfg.precision),
+        rkw => crate::layout::clog2(crate::layout::raw_words(cfg.precision) as u64),
     };
 
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
@@ -189,6 +191,7 @@ fn manifest(
         .zip(&model.layers)
         .map(|(lm, l)| {
             let channels: Vec<serde_json::Value> = (0..l.cout)
+                .filter(|_| l.op == crate::model::Op::Conv)
                 .map(|co| {
                     let (arr, slot) = (co / lm.cap, co % lm.cap);
                     let chunks: Vec<serde_json::Value> = (0..lm.chunks)

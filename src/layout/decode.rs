@@ -4,7 +4,7 @@
 use super::Layout;
 use super::images::Bits;
 use crate::error::{Error, Result};
-use crate::model::Model;
+use crate::model::{Model, Op};
 use std::path::Path;
 
 /// Parses a sub-array `$readmemh` image of `rows` words of `cols` bits.
@@ -41,6 +41,9 @@ pub fn decode_weights(lay: &Layout, model: &Model, images: &[Vec<Bits>]) -> Vec<
         .iter()
         .zip(&model.layers)
         .map(|(lm, l)| {
+            if l.op != Op::Conv {
+                return Vec::new();
+            }
             let mut w = vec![0i64; l.cout * l.cin * l.kh * l.kw];
             for co in 0..l.cout {
                 for ci in 0..l.cin {

@@ -2,7 +2,7 @@
 //! requantization parameters.
 
 use super::Layout;
-use crate::model::Model;
+use crate::model::{Model, Op};
 use serde::Serialize;
 
 /// One field of a layer descriptor word.
@@ -16,7 +16,7 @@ pub struct DescField {
 /// Field list of a descriptor word, LSB first. The RTL slices the same list.
 pub fn desc_fields(lay: &Layout) -> Vec<DescField> {
     let w = &lay.widths;
-    let spec: [(&'static str, u32); 30] = [
+    let spec: [(&'static str, u32); 32] = [
         ("in_base", w.aw),
         ("out_base", w.aw),
         ("res_base", w.aw),
@@ -47,6 +47,8 @@ pub fn desc_fields(lay: &Layout) -> Vec<DescField> {
         ("relu", 1),
         ("has_res", 1),
         ("res_signed", 1),
+        ("op_gap", 1),
+        ("raw", 1),
     ];
     let mut off = 0;
     spec.iter()
@@ -146,6 +148,9 @@ pub fn subarray_images(lay: &Layout, model: &Model) -> Vec<Vec<Bits>> {
     let n = lay.precision as usize;
     let mut img = vec![vec![Bits::new(lay.cols); lay.rows]; lay.count];
     for (lm, l) in lay.layers.iter().zip(&model.layers) {
+        if l.op != Op::Conv {
+            continue;
+        }
         for co in 0..l.cout {
             for ci in 0..l.cin {
                 for ky in 0..l.kh {
@@ -216,6 +221,8 @@ pub fn desc_memh(lay: &Layout, model: &Model) -> String {
                     "res_signed",
                     res.map(|r| model.tensor_signed(&r.source)).unwrap_or(false) as u64,
                 ),
+                ("op_gap", (l.op == Op::Gap) as u64),
+                ("raw", rq.is_none() as u64),
             ];
             let idx = (li << lay.widths.ww) | wi;
             for (name, v) in vals {

@@ -106,6 +106,13 @@ pub struct TensorRegion {
     pub height: usize,
     pub width: usize,
     pub signed: bool,
+    /// Memory words per value: 1, or ACC_W / N for raw (requant = none) outputs.
+    pub words: usize,
+}
+
+/// Memory words of one raw (requant = none) output: the 48-bit `acc + bias`.
+pub fn raw_words(precision: u32) -> usize {
+    (ACC_W / precision) as usize
 }
 
 /// Bit widths of the generated RTL.
@@ -164,35 +171,26 @@ impl Layout {
             height: model.input.height,
             width: model.input.width,
             signed: model.input.signed,
+            words: 1,
         }];
         let mut act_depth = model.input.channels * model.input.height * model.input.width;
         for (li, l) in model.layers.iter().enumerate() {
-            if l.op != Op::Conv {
-                return Err(Error::invalid(
-                    &model.path,
-                    format!("layers[{li}].op"),
-                    format!("{:?}", l.op).to_lowercase(),
-                    "a conv layer: the accelerator does not run this operator yet",
-                ));
-            }
-            if l.requant.is_none() {
-                return Err(Error::invalid(
-                    &model.path,
-                    format!("layers[{li}].requant"),
-                    "\"none\"",
-                    "a requantized layer: raw-accumulator outputs are not supported by the accelerator yet",
-                ));
-            }
             let (ho, wo) = model.out_hw(li);
+            let words = if l.requant.is_none() {
+                raw_words(cfg.precision)
+            } else {
+                1
+            };
             tensors.push(TensorRegion {
                 name: l.name.clone(),
                 base: act_depth,
                 channels: l.cout,
                 height: ho,
                 width: wo,
-                signed: !l.relu,
+                signed: !l.relu || l.requant.is_none(),
+                words,
             });
-            act_depth += l.cout * ho * wo;
+            act_depth += l.cout * ho * wo * words;
         }
         let region = |name: &str| tensors.iter().find(|t| t.name == name).map(|t| t.base);
 
@@ -200,6 +198,24 @@ impl Layout {
         let mut scratch_chunks = 1;
         for l in &model.layers {
             let ksize = l.kh * l.kw;
+            if l.op == Op::Gap {
+                // Pooling runs in the engine's periphery: no weights, no arrays.
+                layers.push(LayerMap {
+                    name: l.name.clone(),
+                    ksize,
+                    cpc: 1,
+                    chunks: 0,
+                    cap: 1,
+                    slot_rows: 0,
+                    wrow_base: 0,
+                    arrays: 0,
+                    in_base: region(&l.input).unwrap_or(0),
+                    out_base: region(&l.name).unwrap_or(0),
+                    res_base: None,
+                    widths: Vec::new(),
+                });
+                continue;
+            }
             if ksize > cols {
                 return Err(Error::invalid(
                     cfg_name,
@@ -277,12 +293,13 @@ impl Layout {
             for wi in 0..model.widths.len() {
                 let cin_a = l.cin_active[wi];
                 let cout_a = l.cout_active[wi];
+                let conv = l.op == Op::Conv;
                 lm.widths.push(WidthMap {
                     cin_active: cin_a,
                     cout_active: cout_a,
-                    chunks: cin_a.div_ceil(lm.cpc),
-                    slots: lm.cap.min(cout_a),
-                    arrays: cout_a.div_ceil(lm.cap),
+                    chunks: if conv { cin_a.div_ceil(lm.cpc) } else { 0 },
+                    slots: if conv { lm.cap.min(cout_a) } else { 0 },
+                    arrays: if conv { cout_a.div_ceil(lm.cap) } else { 0 },
                     qbase,
                 });
                 qbase += l.cout;
@@ -346,15 +363,26 @@ impl Layout {
         let lm = &self.layers[li];
         let wm = &lm.widths[wi];
         let n = self.precision as u64;
+        let l = &model.layers[li];
+        if l.op == Op::Gap {
+            // per channel: start, one read per input position, last read, requantize
+            let (h, w) = model.in_hw(li);
+            return 1 + wm.cout_active as u64 * ((h * w) as u64 + 3);
+        }
         let (ho, wo) = model.out_hw(li);
         let positions = (ho * wo) as u64;
+        let raw = if l.requant.is_none() {
+            raw_words(self.precision) as u64
+        } else {
+            0
+        };
         let mut gather = 0u64;
         for c in 0..wm.chunks {
             let nch = (wm.cin_active - c * lm.cpc).min(lm.cpc) as u64;
             gather += 1 + nch * lm.ksize as u64 + 1 + n;
         }
         let per_slot = 1 + wm.chunks as u64 * n * n + 1 + 2 * wm.arrays as u64;
-        1 + positions * (gather + wm.slots as u64 * per_slot)
+        1 + positions * (gather + wm.slots as u64 * per_slot + wm.cout_active as u64 * raw)
     }
 
     /// (computes, row writes) every enabled sub-array performs for layer `li` at width `wi`.
