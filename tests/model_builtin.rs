@@ -1,7 +1,7 @@
 //! The shipped default models are exactly what `capim model synth` makes,
 //! and models survive save/load unchanged.
 
-use capim::model::{Model, default_model, synth::synth};
+use capim::model::{BUILTIN_MODELS, Model, builtin_model, default_model, synth::synth};
 use std::path::{Path, PathBuf};
 
 fn shipped(name: &str) -> PathBuf {
@@ -12,11 +12,17 @@ fn shipped(name: &str) -> PathBuf {
 
 #[test]
 fn embedded_models_equal_synth() {
-    for p in [8u32, 16] {
-        let name = format!("skeleton-i{p}");
-        let builtin = default_model(p).unwrap();
+    for (preset, p) in [
+        ("skeleton", 8u32),
+        ("skeleton", 16),
+        ("resnet20", 8),
+        ("resnet20", 16),
+    ] {
+        let name = format!("{preset}-i{p}");
+        assert!(BUILTIN_MODELS.contains(&name.as_str()));
+        let builtin = builtin_model(&name).unwrap();
         assert_eq!(builtin.path, Path::new(&format!("<built-in {name}>")));
-        let mut fresh = synth("skeleton", p, 1).unwrap();
+        let mut fresh = synth(preset, p, 1).unwrap();
         assert_eq!(builtin.name, name);
         fresh.path = builtin.path.clone();
         assert_eq!(
@@ -30,14 +36,39 @@ fn embedded_models_equal_synth() {
         assert!(
             fresh.json_bytes() == json,
             "models/{name}.json differs from synth; regenerate with \
-             `capim model synth --preset skeleton --precision {p} --seed 1 --out models/{name}.json`"
+             `capim model synth --preset {preset} --precision {p} --seed 1 --out models/{name}.json`"
         );
         assert!(
             fresh.safetensors_bytes() == st,
             "models/{name}.safetensors differs from synth"
         );
         assert_eq!(builtin.json_bytes(), json);
+        // The shipped files load from disk to the same model.
+        let mut disk = Model::load(&shipped(&format!("{name}.json"))).unwrap();
+        disk.path = builtin.path.clone();
+        assert_eq!(disk, builtin);
     }
+}
+
+#[test]
+fn default_model_is_the_skeleton() {
+    for p in [8u32, 16] {
+        let m = default_model(p).unwrap();
+        assert_eq!(m, builtin_model(&format!("skeleton-i{p}")).unwrap());
+    }
+}
+
+#[test]
+fn builtin_model_rejects_unknown_names() {
+    let e = builtin_model("resnet56-i8").unwrap_err();
+    let s = e.to_string();
+    assert!(
+        s.contains("<built-in models>")
+            && s.contains("\"resnet56-i8\"")
+            && s.contains("skeleton-i8, skeleton-i16, resnet20-i8, resnet20-i16"),
+        "{s}"
+    );
+    assert_eq!(e.exit_code(), 2);
 }
 
 #[test]

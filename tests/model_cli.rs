@@ -249,3 +249,117 @@ fn run_bad_inputs_exit_2() {
     );
     assert!(!d.path().join("y.npy").exists());
 }
+
+/// The shipped ResNet-20 files are what the CLI generates.
+#[test]
+fn synth_resnet20_matches_shipped() {
+    let d = tempfile::tempdir().unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    for p in ["8", "16"] {
+        let o = capim(
+            d.path(),
+            &[
+                "model",
+                "synth",
+                "--preset",
+                "resnet20",
+                "--precision",
+                p,
+                "--seed",
+                "1",
+                "--out",
+                &format!("resnet20-i{p}.json"),
+            ],
+        );
+        ok(&o);
+        for ext in ["json", "safetensors"] {
+            let name = format!("resnet20-i{p}.{ext}");
+            assert!(
+                std::fs::read(d.path().join(&name)).unwrap()
+                    == std::fs::read(shipped.join(&name)).unwrap(),
+                "models/{name} differs from `capim model synth --preset resnet20 --precision {p} --seed 1`"
+            );
+        }
+    }
+}
+
+/// `capim run` through the whole shipped ResNet-20 (conv, residuals,
+/// shortcuts, gap, fc with raw logits) at every width and both precisions,
+/// equal to the library reference; and stopping at the gap.
+#[test]
+fn run_resnet20_every_width() {
+    let d = tempfile::tempdir().unwrap();
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    for p in [8u32, 16] {
+        let json = models.join(format!("resnet20-i{p}.json"));
+        let model = Model::load(&json).unwrap();
+        let x = samples(2 * 3 * 32 * 32, p);
+        npy::write(
+            &d.path().join("x.npy"),
+            &[2, 3, 32, 32],
+            &x,
+            NpyDtype::activation(p, true),
+        )
+        .unwrap();
+        let inputs: Vec<Tensor> = x
+            .chunks(3 * 32 * 32)
+            .map(|c| Tensor {
+                c: 3,
+                h: 32,
+                w: 32,
+                data: c.to_vec(),
+            })
+            .collect();
+        for (wi, width) in ["0.25", "0.5", "0.75", "1.0"].iter().enumerate() {
+            let o = capim(
+                d.path(),
+                &[
+                    "run",
+                    "--model",
+                    json.to_str().unwrap(),
+                    "--input",
+                    "x.npy",
+                    "--width",
+                    width,
+                    "--output",
+                    "logits.npy",
+                ],
+            );
+            ok(&o);
+            let y = npy::read(&d.path().join("logits.npy")).unwrap();
+            assert_eq!((y.dtype, &y.shape), (NpyDtype::I64, &vec![2, 10, 1, 1]));
+            let want: Vec<i64> = inputs
+                .iter()
+                .flat_map(|t| run_all(&model, wi, t)["fc"].data.clone())
+                .collect();
+            assert_eq!(y.data, want, "p{p} width {width}");
+        }
+        let o = capim(
+            d.path(),
+            &[
+                "run",
+                "--model",
+                json.to_str().unwrap(),
+                "--input",
+                "x.npy",
+                "--width",
+                "0.5",
+                "--layer",
+                "gap",
+                "--output",
+                "gap.npy",
+            ],
+        );
+        ok(&o);
+        let y = npy::read(&d.path().join("gap.npy")).unwrap();
+        assert_eq!(
+            (y.dtype, &y.shape),
+            (NpyDtype::activation(p, false), &vec![2, 32, 1, 1])
+        );
+        let want: Vec<i64> = inputs
+            .iter()
+            .flat_map(|t| run_all(&model, 1, t)["gap"].data.clone())
+            .collect();
+        assert_eq!(y.data, want, "p{p} gap");
+    }
+}

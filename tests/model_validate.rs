@@ -572,6 +572,17 @@ fn raw_logits_feed_nothing() {
     assert!(m.contains("raw accumulator"), "{m}");
 }
 
+#[test]
+fn resnet20_validates_and_names_gap() {
+    let mut m = synth("resnet20", 8, 1).unwrap();
+    m.path = ORIGIN.into();
+    let gi = m.layer_index("gap").unwrap();
+    assert_eq!(m.layers[gi].op, Op::Gap);
+    m.layers[gi].mult[0][63] += 1;
+    let e = m.validate().unwrap_err().to_string();
+    assert!(e.contains("gap.mult[0][63]"), "{e}");
+}
+
 // ---- weights file ----
 
 fn retensor(
