@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Presets [`synth`] knows.
-pub const PRESETS: &[&str] = &["skeleton", "resnet20"];
+pub const PRESETS: &[&str] = &["skeleton", "tinynet", "resnet20"];
 /// Name used for the command line in messages.
 const ORIGIN: &str = "capim model synth";
 /// Scale of a residual relative to the output (R / 2^S), when M allows it.
@@ -102,6 +102,7 @@ pub fn synth(preset: &str, precision: u32, seed: u64) -> Result<Model> {
     let shape = match preset {
         "skeleton" => skeleton(),
         "resnet20" => resnet20(),
+        "tinynet" => tinynet(),
         _ => {
             return Err(Error::invalid(
                 ORIGIN,
@@ -392,6 +393,43 @@ fn skeleton() -> Preset {
         Spec::conv("conv1", "conv0", 8, 8, 3, 1, 1, true).residual("conv0"),
         Spec::conv("conv2", "conv1", 8, 16, 3, 2, 1, true),
         Spec::conv("conv3", "conv1", 8, 16, 1, 2, 0, false),
+    ];
+    Preset {
+        input,
+        layers,
+        samples: 16,
+    }
+}
+
+/// A whole network at skeleton scale, for fast end-to-end checks: stem, an
+/// identity residual block, a downsampling block with a 1x1 shortcut
+/// (signed residual), global average pool and raw logits.
+fn tinynet() -> Preset {
+    let input = InputSpec {
+        name: INPUT.to_string(),
+        channels: 3,
+        height: 8,
+        width: 8,
+        signed: true,
+    };
+    let layers = vec![
+        Spec::conv("stem", INPUT, 3, 8, 3, 1, 1, true),
+        Spec::conv("b1c1", "stem", 8, 8, 3, 1, 1, true),
+        Spec::conv("b1c2", "b1c1", 8, 8, 3, 1, 1, true).residual("stem"),
+        Spec::conv("b2c1", "b1c2", 8, 16, 3, 2, 1, true),
+        Spec::conv("b2sc", "b1c2", 8, 16, 1, 2, 0, false),
+        Spec::conv("b2c2", "b2c1", 16, 16, 3, 1, 1, true).residual("b2sc"),
+        Spec {
+            name: "gap".into(),
+            input: "b2c2".into(),
+            op: SpecOp::Gap,
+            cin: 16,
+            cout: 16,
+            relu: true,
+            residual: None,
+            raw: false,
+        },
+        Spec::conv("fc", "gap", 16, 10, 1, 1, 0, false).raw(),
     ];
     Preset {
         input,

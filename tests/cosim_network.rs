@@ -1,0 +1,138 @@
+//! Whole-network co-simulation on the shipped `tinynet` models (stem,
+//! identity and 1x1-shortcut residual blocks, global average pool, raw
+//! logits): bit-exact at every width in 8 and 16 bit, width switching
+//! without weight reload, and planted faults in the residual, pooling and
+//! raw-output paths caught.
+
+use capim::model::{Model, synth::synth};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn capim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_capim"))
+        .args(args)
+        .output()
+        .expect("capim runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn model(p: u32) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("models/tinynet-i{p}.json"))
+}
+
+/// 16-bit needs twice the rows per weight and scratch plane: 512 rows.
+fn gen_into(dir: &Path, p: u32) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let cfg = dir.join("array.toml");
+    let rows = if p == 16 { 512 } else { 256 };
+    std::fs::write(
+        &cfg,
+        format!("precision = {p}\n[subarray]\nrows = {rows}\ncols = 64\ncount = 8\n"),
+    )
+    .unwrap();
+    let out = dir.join("rtl");
+    let o = capim(&[
+        "gen",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--model",
+        model(p).to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    out
+}
+
+fn edit(dir: &Path, file: &str, from: &str, to: &str) {
+    let p = dir.join(file);
+    let s = std::fs::read_to_string(&p).unwrap();
+    assert_eq!(
+        s.matches(from).count(),
+        1,
+        "`{from}` must occur once in {file}"
+    );
+    std::fs::write(&p, s.replace(from, to)).unwrap();
+}
+
+fn verify_from(dir: &Path) -> Output {
+    capim(&["verify", "--from", dir.to_str().unwrap(), "--images", "1"])
+}
+
+#[test]
+fn shipped_tinynet_models_equal_the_generator() {
+    for p in [8, 16] {
+        let shipped = Model::load(&model(p)).unwrap();
+        let fresh = synth("tinynet", p, 1).unwrap();
+        assert_eq!(shipped.safetensors_bytes(), fresh.safetensors_bytes());
+        assert_eq!(shipped.layers, fresh.layers);
+    }
+}
+
+#[test]
+fn tinynet_is_bit_exact_end_to_end_in_8_and_16_bit() {
+    let tmp = tempfile::tempdir().unwrap();
+    for p in [8u32, 16] {
+        let dir = gen_into(&tmp.path().join(p.to_string()), p);
+        let o = verify_from(&dir);
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{t}");
+        assert!(t.contains("1 -> 0.25 -> 0.75 -> 0.5 -> 1"), "{t}");
+        assert!(t.contains("gap") && t.contains("fc"), "{t}");
+    }
+}
+
+#[track_caller]
+fn caught(dir: &Path, layer: &str) {
+    let o = verify_from(dir);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains(&format!("layer `{layer}`")), "{t}");
+}
+
+#[test]
+fn a_residual_taken_as_unsigned_is_caught() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = gen_into(tmp.path(), 8);
+    // b2c2 adds the signed 1x1 shortcut b2sc: sign-extend from the wrong bit.
+    edit(
+        &dir,
+        "capim_requant.v",
+        "{ {(PW-N){res_signed & res[N-1]}}, res}",
+        "{ {(PW-N){res_signed & res[0]}}, res}",
+    );
+    caught(&dir, "b2c2");
+}
+
+#[test]
+fn a_pooling_sum_missing_its_last_element_is_caught() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = gen_into(tmp.path(), 8);
+    edit(
+        &dir,
+        "capim_conv_engine.v",
+        "if (ci_l + A_ONE == d_in_hw) state <= S_GAP_LAST;",
+        "if (ci_l + A_ONE + A_ONE == d_in_hw) state <= S_GAP_LAST;",
+    );
+    caught(&dir, "gap");
+}
+
+#[test]
+fn raw_logits_without_bias_are_caught() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = gen_into(tmp.path(), 8);
+    edit(
+        &dir,
+        "capim_conv_engine.v",
+        "wire [ACC_W-1:0] raw_val = acc_selected + q_data[63:16];",
+        "wire [ACC_W-1:0] raw_val = acc_selected;",
+    );
+    caught(&dir, "fc");
+}
