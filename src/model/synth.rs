@@ -558,7 +558,7 @@ mod tests {
     fn unknown_preset_and_precision() {
         let e = synth("resnet99", 8, 1).unwrap_err();
         assert!(e.to_string().contains("--preset") && e.to_string().contains("resnet99"));
-        assert!(e.to_string().contains("skeleton, resnet20"), "{e}");
+        assert!(e.to_string().contains("skeleton, tinynet, resnet20"), "{e}");
         assert_eq!(e.exit_code(), 2);
         let e = synth("skeleton", 4, 1).unwrap_err();
         assert!(e.to_string().contains("--precision"), "{e}");
