@@ -1,5 +1,5 @@
 # capim -- see README.md.
-#   make verify   co-simulate the default design (8- and 16-bit) against the reference
+#   make verify   co-simulate the default design (8- and 16-bit) and the whole tinynet network
 #   make test     the test suite (what CI runs)
 #   make lint     Verilator -Wall, Yosys and Icarus on the generated RTL
 #   make rtl      generate the default design into rtl-out/
@@ -32,6 +32,7 @@ build:
 verify: tools build
 	$(CAPIM) verify --out rtl-out
 	$(CAPIM) verify --precision 16 --out rtl-out-16
+	$(CAPIM) verify --model models/tinynet-i8.json --out rtl-out-tinynet
 
 rtl: build
 	$(CAPIM) gen --out rtl-out
@@ -47,5 +48,5 @@ test: tools check
 	$(CARGO) test
 
 clean:
-	rm -rf rtl-out rtl-out-16
+	rm -rf rtl-out rtl-out-16 rtl-out-tinynet
 	$(CARGO) clean

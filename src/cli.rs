@@ -111,7 +111,7 @@ pub enum ModelCommand {
 
 #[derive(Debug, Args)]
 pub struct SynthArgs {
-    /// Network shape preset.
+    /// Network shape preset: skeleton, tinynet or resnet20.
     #[arg(long, default_value = "skeleton")]
     pub preset: String,
     /// Precision in bits: 8 or 16.
