@@ -11,6 +11,7 @@ use crate::model::{Model, Tensor, reference};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -194,87 +195,138 @@ pub fn cycle_bound(model_cycles: u64) -> u64 {
     2 * model_cycles + 1000
 }
 
-/// Runs one stimulus at one width through every layer; stops at the first problem.
-fn run_one(
+/// Runs layers `first..=last` at width `wi` from one start (activations stay
+/// on chip) and checks, in this order: every output of those layers against
+/// `reference` (the first diverging layer is named), the RTL's cycle count
+/// against the cycle model, and each sub-array's computes and row writes
+/// against the gating (enabled arrays do exactly the predicted work, gated
+/// ones none).
+fn run_range(
     sim: &mut Sim,
     d: &Design,
     wi: usize,
     stim: &Stimulus,
-    stop_after: Option<usize>,
+    reference: &BTreeMap<String, Tensor>,
+    (first, last): (usize, usize),
 ) -> Result<Outcome> {
     let model = &d.model;
     let lay = &d.layout;
     let n = model.precision;
-    let reference = reference::run_all(model, wi, &stim.input);
-    let inp = lay.tensor(&model.input.name).expect("input region");
-    let words: Vec<u32> = stim.input.data.iter().map(|&v| to_word(v, n)).collect();
-    sim.write(regs::ACT + inp.base as u32, &words)?;
-    let mut runs = Vec::new();
-    let mut compared = 0u64;
-    let mut cycles_total = 0u64;
-    for (li, l) in model.layers.iter().enumerate() {
-        if stop_after.is_some_and(|s| li > s) {
-            break;
-        }
-        let expect_cycles = lay.layer_cycles(model, li, wi);
-        sim.write(regs::WIDTH, &[wi as u32])?;
-        sim.write(regs::LAYER_FIRST, &[li as u32])?;
-        sim.write(regs::LAYER_LAST, &[li as u32])?;
-        sim.write(regs::CTRL, &[1])?;
-        let bound = cycle_bound(expect_cycles);
-        let r = sim.run(bound)?;
-        if !r.finished {
-            return Ok(Outcome::Failed(format!(
-                "layer `{}` at width {} ({}) did not finish within the cycle bound of {bound} cycles (the cycle model predicts {expect_cycles})",
-                l.name, model.widths[wi], stim.name
-            )));
-        }
-        let hw_cycles = sim.read(regs::CYCLES, 1)?[0] as u64;
-        cycles_total += hw_cycles;
-        // Outputs, bit-exact.
+    let what = if first == last {
+        format!("layer `{}`", model.layers[first].name)
+    } else {
+        "the network".to_string()
+    };
+    sim.write(regs::WIDTH, &[wi as u32])?;
+    sim.write(regs::LAYER_FIRST, &[first as u32])?;
+    sim.write(regs::LAYER_LAST, &[last as u32])?;
+    sim.write(regs::CTRL, &[1])?;
+    let expect_cycles: u64 = (first..=last)
+        .map(|li| lay.layer_cycles(model, li, wi))
+        .sum();
+    let bound = cycle_bound(expect_cycles);
+    if !sim.run(bound)?.finished {
+        return Ok(Outcome::Failed(format!(
+            "{what} at width {} ({}) did not finish within the cycle bound of {bound} cycles (the cycle model predicts {expect_cycles})",
+            model.widths[wi], stim.name
+        )));
+    }
+    let mut compared = 0;
+    for l in &model.layers[first..=last] {
         let region = lay.tensor(&l.name).expect("layer region");
         let want = &reference[&l.name];
         let got = read_tensor(sim, region, want.data.len(), n)?;
         if let Some(m) = first_mismatch(want, &got) {
+            let how = if first == last { "" } else { ", whole network" };
             return Ok(Outcome::Mismatch(Mismatch {
                 width: model.widths[wi],
-                stimulus: stim.name.clone(),
+                stimulus: format!("{}{how}", stim.name),
                 layer: l.name.clone(),
                 ..m
             }));
         }
         compared += want.data.len() as u64;
-        // Cycle model.
-        if hw_cycles != expect_cycles {
-            return Ok(Outcome::Failed(format!(
-                "layer `{}` at width {}: the RTL took {hw_cycles} cycles, the cycle model predicts {expect_cycles}",
-                l.name, model.widths[wi]
-            )));
-        }
-        // Channel gating: enabled arrays do exactly the predicted work, gated ones none.
-        let ncomp = sim.read(regs::N_COMPUTE, lay.count as u32)?;
-        let nwrite = sim.read(regs::N_WRITE, lay.count as u32)?;
-        let active = lay.layers[li].widths[wi].arrays;
-        let (ec, ew) = lay.layer_ops(model, li, wi);
-        for a in 0..lay.count {
-            let (wc, ww) = if a < active { (ec, ew) } else { (0, 0) };
-            if ncomp[a] as u64 != wc || nwrite[a] as u64 != ww {
-                let what = if a < active { "enabled" } else { "gated-off" };
-                return Ok(Outcome::Failed(format!(
-                    "layer `{}` at width {}: {what} sub-array {a} performed {} computes and {} row writes, expected {wc} and {ww}",
-                    l.name, model.widths[wi], ncomp[a], nwrite[a]
-                )));
+    }
+    let hw_cycles = sim.read(regs::CYCLES, 1)?[0] as u64;
+    if hw_cycles != expect_cycles {
+        return Ok(Outcome::Failed(format!(
+            "{what} at width {}: the RTL took {hw_cycles} cycles, the cycle model predicts {expect_cycles}",
+            model.widths[wi]
+        )));
+    }
+    let ncomp = sim.read(regs::N_COMPUTE, lay.count as u32)?;
+    let nwrite = sim.read(regs::N_WRITE, lay.count as u32)?;
+    for a in 0..lay.count {
+        let (mut wc, mut ww) = (0, 0);
+        for li in first..=last {
+            if a < lay.layers[li].widths[wi].arrays {
+                let (c, w) = lay.layer_ops(model, li, wi);
+                wc += c;
+                ww += w;
             }
         }
-        runs.push(LayerRun {
-            layer: l.name.clone(),
-            cycles: hw_cycles,
-            arrays: active,
-            computes: ec,
-            writes: ew,
-        });
+        if ncomp[a] as u64 != wc || nwrite[a] as u64 != ww {
+            let state = if wc == 0 && ww == 0 {
+                "gated-off"
+            } else {
+                "enabled"
+            };
+            return Ok(Outcome::Failed(format!(
+                "{what} at width {}: {state} sub-array {a} performed {} computes and {} row writes, expected {wc} and {ww}",
+                model.widths[wi], ncomp[a], nwrite[a]
+            )));
+        }
     }
-    Ok(Outcome::Ok(runs, compared, cycles_total))
+    let runs = if first == last {
+        let (computes, writes) = lay.layer_ops(model, first, wi);
+        vec![LayerRun {
+            layer: model.layers[first].name.clone(),
+            cycles: hw_cycles,
+            arrays: lay.layers[first].widths[wi].arrays,
+            computes,
+            writes,
+        }]
+    } else {
+        Vec::new()
+    };
+    Ok(Outcome::Ok(runs, compared, hw_cycles))
+}
+
+/// Runs one stimulus at width `wi`: layer by layer (one start each) or the
+/// whole network from one start. Stops at the first problem.
+fn run_stimulus(
+    sim: &mut Sim,
+    d: &Design,
+    wi: usize,
+    stim: &Stimulus,
+    per_layer: bool,
+) -> Result<Outcome> {
+    let model = &d.model;
+    let reference = reference::run_all(model, wi, &stim.input);
+    let inp = d.layout.tensor(&model.input.name).expect("input region");
+    let words: Vec<u32> = stim
+        .input
+        .data
+        .iter()
+        .map(|&v| to_word(v, model.precision))
+        .collect();
+    sim.write(regs::ACT + inp.base as u32, &words)?;
+    let last = model.layers.len() - 1;
+    if !per_layer {
+        return run_range(sim, d, wi, stim, &reference, (0, last));
+    }
+    let (mut runs, mut compared, mut cycles) = (Vec::new(), 0, 0);
+    for li in 0..=last {
+        match run_range(sim, d, wi, stim, &reference, (li, li))? {
+            Outcome::Ok(r, c, y) => {
+                runs.extend(r);
+                compared += c;
+                cycles += y;
+            }
+            other => return Ok(other),
+        }
+    }
+    Ok(Outcome::Ok(runs, compared, cycles))
 }
 
 /// Words of one sub-array row on the host bus, and the address of `(array, row)`.
@@ -323,74 +375,6 @@ fn check_resident(sim: &mut Sim, d: &Design) -> Result<Option<String>> {
     Ok(None)
 }
 
-/// Runs the whole network at width `wi` in one start (activations stay on
-/// chip) and compares every layer's output in order: the first diverging
-/// layer is named.
-fn run_network(sim: &mut Sim, d: &Design, wi: usize, stim: &Stimulus) -> Result<Outcome> {
-    let model = &d.model;
-    let lay = &d.layout;
-    let n = model.precision;
-    let last = model.layers.len() - 1;
-    let reference = reference::run_all(model, wi, &stim.input);
-    let inp = lay.tensor(&model.input.name).expect("input region");
-    let words: Vec<u32> = stim.input.data.iter().map(|&v| to_word(v, n)).collect();
-    sim.write(regs::ACT + inp.base as u32, &words)?;
-    sim.write(regs::WIDTH, &[wi as u32])?;
-    sim.write(regs::LAYER_FIRST, &[0])?;
-    sim.write(regs::LAYER_LAST, &[last as u32])?;
-    sim.write(regs::CTRL, &[1])?;
-    let expect_cycles: u64 = (0..=last).map(|li| lay.layer_cycles(model, li, wi)).sum();
-    let bound = cycle_bound(expect_cycles);
-    let r = sim.run(bound)?;
-    if !r.finished {
-        return Ok(Outcome::Failed(format!(
-            "the network at width {} ({}) did not finish within the cycle bound of {bound} cycles (the cycle model predicts {expect_cycles})",
-            model.widths[wi], stim.name
-        )));
-    }
-    let mut compared = 0;
-    for l in &model.layers {
-        let region = lay.tensor(&l.name).expect("layer region");
-        let want = &reference[&l.name];
-        let got = read_tensor(sim, region, want.data.len(), n)?;
-        if let Some(m) = first_mismatch(want, &got) {
-            return Ok(Outcome::Mismatch(Mismatch {
-                width: model.widths[wi],
-                stimulus: format!("{}, whole network", stim.name),
-                layer: l.name.clone(),
-                ..m
-            }));
-        }
-        compared += want.data.len() as u64;
-    }
-    let hw_cycles = sim.read(regs::CYCLES, 1)?[0] as u64;
-    if hw_cycles != expect_cycles {
-        return Ok(Outcome::Failed(format!(
-            "the network at width {}: the RTL took {hw_cycles} cycles, the cycle model predicts {expect_cycles}",
-            model.widths[wi]
-        )));
-    }
-    let ncomp = sim.read(regs::N_COMPUTE, lay.count as u32)?;
-    let nwrite = sim.read(regs::N_WRITE, lay.count as u32)?;
-    for a in 0..lay.count {
-        let (mut wc, mut ww) = (0, 0);
-        for li in 0..=last {
-            if a < lay.layers[li].widths[wi].arrays {
-                let (c, w) = lay.layer_ops(model, li, wi);
-                wc += c;
-                ww += w;
-            }
-        }
-        if ncomp[a] as u64 != wc || nwrite[a] as u64 != ww {
-            return Ok(Outcome::Failed(format!(
-                "the network at width {}: sub-array {a} performed {} computes and {} row writes, the gating predicts {wc} and {ww}",
-                model.widths[wi], ncomp[a], nwrite[a]
-            )));
-        }
-    }
-    Ok(Outcome::Ok(Vec::new(), compared, hw_cycles))
-}
-
 /// One inference of the switching sequence: the sub-arrays that every layer
 /// gates off at this width must come out with every cell unchanged.
 fn run_switch_step(sim: &mut Sim, d: &Design, wi: usize, stim: &Stimulus) -> Result<Outcome> {
@@ -404,7 +388,7 @@ fn run_switch_step(sim: &mut Sim, d: &Design, wi: usize, stim: &Stimulus) -> Res
     let before: Vec<Vec<u32>> = (used..lay.count)
         .map(|a| read_rows(sim, lay, a))
         .collect::<Result<_>>()?;
-    let out = run_network(sim, d, wi, stim)?;
+    let out = run_stimulus(sim, d, wi, stim, false)?;
     if !matches!(out, Outcome::Ok(..)) {
         return Ok(out);
     }
@@ -559,8 +543,8 @@ pub fn verify(d: &Design, opts: &Options) -> Result<Report> {
     for (wi, stim, mode) in plan {
         pb.set_message(format!("width {} {}", d.model.widths[wi], stim.name));
         let outcome = match mode {
-            Mode::PerLayer => run_one(&mut sim, d, wi, stim, None)?,
-            Mode::Network => run_network(&mut sim, d, wi, stim)?,
+            Mode::PerLayer => run_stimulus(&mut sim, d, wi, stim, true)?,
+            Mode::Network => run_stimulus(&mut sim, d, wi, stim, false)?,
             Mode::Switch => run_switch_step(&mut sim, d, wi, stim)?,
         };
         match outcome {
@@ -611,10 +595,7 @@ fn trace_failure(d: &Design, exe: &Path, wi: usize, stim: &Stimulus, mode: Mode)
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let mut sim = Sim::spawn(exe, &d.dir, Some(&abs))?;
         sim.reset(4)?;
-        let _ = match mode {
-            Mode::PerLayer => run_one(&mut sim, d, wi, stim, None)?,
-            Mode::Network | Mode::Switch => run_network(&mut sim, d, wi, stim)?,
-        };
+        let _ = run_stimulus(&mut sim, d, wi, stim, mode == Mode::PerLayer)?;
         sim.quit()
     };
     match go() {

@@ -138,12 +138,13 @@ fn broken_channel_gating_is_caught() {
 fn a_hanging_design_fails_at_the_cycle_bound() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = gen_into(tmp.path(), &[]);
-    // The last position never ends the layer.
+    // After the last gather read the engine gathers again instead of
+    // writing the bit-planes: it never finishes a position.
     edit(
         &dir,
         "capim_conv_engine.v",
-        "else if (layer == last_layer) state <= S_IDLE;",
-        "else if (layer == last_layer) state <= S_GSTART;",
+        "state <= S_WRITE;",
+        "state <= S_GATHER;",
     );
     let o = verify_from(&dir);
     expect_code(&o, 1);
