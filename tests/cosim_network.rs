@@ -6,22 +6,10 @@
 
 use capim::model::{Model, synth::synth};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn capim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_capim"))
-        .args(args)
-        .output()
-        .expect("capim runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+mod common;
+use common::{capim, edit, text};
 
 fn model(p: u32) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("models/tinynet-i{p}.json"))
@@ -49,17 +37,6 @@ fn gen_into(dir: &Path, p: u32) -> PathBuf {
     ]);
     assert!(o.status.success(), "{}", text(&o));
     out
-}
-
-fn edit(dir: &Path, file: &str, from: &str, to: &str) {
-    let p = dir.join(file);
-    let s = std::fs::read_to_string(&p).unwrap();
-    assert_eq!(
-        s.matches(from).count(),
-        1,
-        "`{from}` must occur once in {file}"
-    );
-    std::fs::write(&p, s.replace(from, to)).unwrap();
 }
 
 fn verify_from(dir: &Path) -> Output {

@@ -6,22 +6,10 @@ use capim::emit;
 use capim::layout::decode::{decode_weights, parse_subarray};
 use capim::model::default_model;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn capim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_capim"))
-        .args(args)
-        .output()
-        .expect("capim runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+mod common;
+use common::{capim, edit, text};
 
 #[track_caller]
 fn expect_code(o: &Output, code: i32) {
@@ -38,18 +26,6 @@ fn gen_into(dir: &Path, extra: &[&str]) -> PathBuf {
 
 fn verify_from(dir: &Path) -> Output {
     capim(&["verify", "--from", dir.to_str().unwrap(), "--images", "1"])
-}
-
-/// Replaces exactly one occurrence of `from` in `dir/file`.
-fn edit(dir: &Path, file: &str, from: &str, to: &str) {
-    let p = dir.join(file);
-    let s = std::fs::read_to_string(&p).unwrap();
-    assert_eq!(
-        s.matches(from).count(),
-        1,
-        "`{from}` must occur once in {file}"
-    );
-    std::fs::write(&p, s.replace(from, to)).unwrap();
 }
 
 #[test]

@@ -2,22 +2,9 @@
 //! Icarus -g2012 (DESIGN.md section 5), and the lint catches a planted warning.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn capim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_capim"))
-        .args(args)
-        .output()
-        .expect("capim runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+mod common;
+use common::{capim, edit, text};
 
 fn generate(dir: &Path, extra: &[&str]) {
     let mut args = vec!["gen", "--out", dir.to_str().unwrap()];
@@ -54,13 +41,12 @@ fn small_rtl_is_clean_under_synth_xilinx_and_a_planted_warning_fails() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 
     // An unused signal is a -Wall warning: the lint must fail and name Verilator.
-    let top = dir.join("capim_top.v");
-    let s = std::fs::read_to_string(&top).unwrap();
-    let s = s.replace(
+    edit(
+        &dir,
+        "capim_top.v",
         "    assign host_rdata = rdata;",
         "    wire planted_dangling = host_we;\n    assign host_rdata = rdata;",
     );
-    std::fs::write(&top, s).unwrap();
     let o = capim(&["lint", d, "--synth", "xilinx"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("verilator"), "{}", text(&o));
