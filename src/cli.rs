@@ -71,6 +71,12 @@ pub struct VerifyArgs {
     /// Random input images per width (edge-case images are always added).
     #[arg(long, default_value_t = 2)]
     pub images: usize,
+    /// Write an FST waveform of the whole verification to this file.
+    #[arg(long)]
+    pub trace: Option<PathBuf>,
+    /// Write this layer's RTL output (first image, each verified width) as NPY under DIR/dump/.
+    #[arg(long)]
+    pub dump_layer: Option<String>,
 }
 
 #[derive(Debug, Args)]

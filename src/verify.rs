@@ -40,6 +40,10 @@ pub struct Options {
     pub seed: u64,
     /// Random images per width (edge-case images are added).
     pub images: usize,
+    /// Write an FST waveform of the whole verification here.
+    pub trace: Option<PathBuf>,
+    /// Layer whose RTL output (first image, every width) is written as NPY.
+    pub dump_layer: Option<usize>,
 }
 
 /// A stimulus image.
@@ -76,6 +80,8 @@ pub struct Report {
     pub widths: Vec<WidthReport>,
     /// Widths of the switching sequence that ran.
     pub switch_sequence: Vec<f64>,
+    /// NPY files written by `--dump-layer`.
+    pub dumps: Vec<PathBuf>,
 }
 
 /// A generated directory, loaded for verification.
@@ -489,7 +495,11 @@ pub fn verify(d: &Design, opts: &Options) -> Result<Report> {
     };
     let stims = stimuli(&d.model, opts.seed, opts.images);
     let t = Instant::now();
-    let mut sim = Sim::spawn(&built.exe, &d.dir, None)?;
+    let trace = match &opts.trace {
+        Some(p) => Some(std::path::absolute(p).map_err(|e| Error::io(p, e))?),
+        None => None,
+    };
+    let mut sim = Sim::spawn(&built.exe, &d.dir, trace.as_deref())?;
     sim.reset(4)?;
     let id = sim.read(regs::ID, 1)?[0];
     if id != regs::ID_VALUE {
@@ -516,6 +526,7 @@ pub fn verify(d: &Design, opts: &Options) -> Result<Report> {
         cycles_simulated: 0,
         widths: Vec::new(),
         switch_sequence: Vec::new(),
+        dumps: Vec::new(),
     };
     // Plan: per width, the first image layer by layer (per-layer cycles and
     // gating), the others as whole-network runs; then the width-switching
@@ -580,10 +591,58 @@ pub fn verify(d: &Design, opts: &Options) -> Result<Report> {
         pb.finish_and_clear();
         return Err(Error::Verification(msg));
     }
+    if let Some(li) = opts.dump_layer {
+        for &wi in &widths {
+            report
+                .dumps
+                .push(dump_layer(&mut sim, d, wi, &stims[0], li)?);
+        }
+    }
     pb.finish_and_clear();
     sim.quit()?;
     report.sim_seconds = t.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// Runs `stim` through the whole network at width `wi` (already verified)
+/// and writes layer `li`'s output as read from the RTL to
+/// `DIR/dump/<layer>-w<width>.npy`, shape (C, H, W) at that width.
+fn dump_layer(sim: &mut Sim, d: &Design, wi: usize, stim: &Stimulus, li: usize) -> Result<PathBuf> {
+    let model = &d.model;
+    let l = &model.layers[li];
+    let words: Vec<u32> = stim
+        .input
+        .data
+        .iter()
+        .map(|&v| to_word(v, model.precision))
+        .collect();
+    let inp = d.layout.tensor(&model.input.name).expect("input region");
+    sim.write(regs::ACT + inp.base as u32, &words)?;
+    sim.write(regs::WIDTH, &[wi as u32])?;
+    sim.write(regs::LAYER_FIRST, &[0])?;
+    sim.write(regs::LAYER_LAST, &[li as u32])?;
+    sim.write(regs::CTRL, &[1])?;
+    let expect: u64 = (0..=li).map(|k| d.layout.layer_cycles(model, k, wi)).sum();
+    if !sim.run(cycle_bound(expect))?.finished {
+        return Err(Error::Verification(format!(
+            "dumping layer `{}` at width {}: the network did not finish",
+            l.name, model.widths[wi]
+        )));
+    }
+    let region = d.layout.tensor(&l.name).expect("layer region");
+    let (h, w) = model.out_hw(li);
+    let c = l.cout_active[wi];
+    let data = read_tensor(sim, region, c * h * w, model.precision)?;
+    let dir = d.dir.join("dump");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let path = dir.join(format!("{}-w{}.npy", l.name, model.widths[wi]));
+    crate::model::npy::write(
+        &path,
+        &[c, h, w],
+        &data,
+        crate::model::npy::output_dtype(model, li),
+    )?;
+    Ok(path)
 }
 
 /// Re-runs a failing case with an FST trace; returns where it was written.

@@ -113,3 +113,33 @@ fn raw_logits_without_bias_are_caught() {
     );
     caught(&dir, "fc");
 }
+
+#[test]
+fn dump_layer_writes_the_rtl_output_and_trace_writes_a_waveform() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = gen_into(tmp.path(), 8);
+    let wave = tmp.path().join("all.fst");
+    let o = capim(&[
+        "verify",
+        "--from",
+        dir.to_str().unwrap(),
+        "--images",
+        "1",
+        "--widths",
+        "0.5",
+        "--dump-layer",
+        "b2c2",
+        "--trace",
+        wave.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(std::fs::metadata(&wave).unwrap().len() > 1000);
+    // The dump is what the RTL computed for the first image: the reference.
+    let m = Model::load(&model(8)).unwrap();
+    let wi = m.width_index("0.5").unwrap();
+    let stim = &capim::verify::stimuli(&m, 1, 1)[0];
+    let want = &capim::model::reference::run_all(&m, wi, &stim.input)["b2c2"];
+    let got = capim::model::npy::read(&dir.join("dump/b2c2-w0.5.npy")).unwrap();
+    assert_eq!(got.shape, vec![want.c, want.h, want.w]);
+    assert_eq!(got.data, want.data);
+}

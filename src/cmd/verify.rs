@@ -29,10 +29,32 @@ pub fn run(a: VerifyArgs) -> Result<()> {
         .iter()
         .map(|w| design.model.width_index_as(w, "--widths"))
         .collect::<Result<Vec<_>>>()?;
+    let dump_layer = match &a.dump_layer {
+        Some(name) => Some(design.model.layer_index(name).ok_or_else(|| {
+            crate::Error::invalid(
+                &design.model.path,
+                "--dump-layer",
+                name,
+                format!(
+                    "one of the model's layers: {}",
+                    design
+                        .model
+                        .layers
+                        .iter()
+                        .map(|l| l.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })?),
+        None => None,
+    };
     let opts = Options {
         widths,
         seed: a.seed,
         images: a.images,
+        trace: a.trace.clone(),
+        dump_layer,
     };
     println!(
         "capim verify: {} -- model `{}`, {}-bit, {} sub-arrays of {}x{}, seed {}",
@@ -97,6 +119,12 @@ pub fn run(a: VerifyArgs) -> Result<()> {
             .collect::<Vec<_>>()
             .join(" -> ")
     );
+    for p in &rep.dumps {
+        println!("  wrote {}", p.display());
+    }
+    if let Some(t) = &a.trace {
+        println!("  waveform: {}", t.display());
+    }
     println!(
         "capim verify: PASS -- {} outputs bit-exact over {} widths x {} images, cycle model exact, gated sub-arrays idle ({:.1} s)",
         rep.outputs_compared,
