@@ -3,13 +3,14 @@
 #   make test     the test suite (what CI runs)
 #   make lint     Verilator -Wall, Yosys and Icarus on the generated RTL
 #   make rtl      generate the default design into rtl-out/
+#   make bench    gen time, cost model per width, Verilator build and simulation speed
 
 CARGO ?= cargo
 CAPIM := target/release/capim
 TOOLS := verilator yosys iverilog ccache
 export OBJCACHE ?= $(shell command -v ccache >/dev/null 2>&1 && echo ccache)
 
-.PHONY: all verify test lint rtl tools build check clean
+.PHONY: all verify test lint rtl tools build check bench clean
 
 all: verify
 
@@ -46,6 +47,10 @@ check:
 
 test: tools check
 	$(CARGO) test
+
+# Figures: gen time, cost model, Verilator build, verification wall time, cycles/s.
+bench: tools
+	$(CARGO) bench --bench capim
 
 clean:
 	rm -rf rtl-out rtl-out-16 rtl-out-tinynet

@@ -823,3 +823,23 @@ fn token_matching() {
     assert!(has_token("error: d/m.json: x", "m.json"));
     assert!(!has_token("d/m.json.bak", "m.json"));
 }
+
+#[test]
+fn verify_in_a_directory_with_spaces_is_refused() {
+    let t = TempDir::new().unwrap();
+    let o = capim(
+        t.path(),
+        &["verify", "--out", "with space/rtl", "--images", "0"],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("with space") && err.contains("without spaces"),
+        "{err}"
+    );
+}
