@@ -298,6 +298,19 @@ fn run_range(
     Ok(Outcome::Ok(runs, compared, hw_cycles))
 }
 
+/// Writes the stimulus into the network input's activation region.
+fn write_input(sim: &mut Sim, d: &Design, stim: &Stimulus) -> Result<()> {
+    let model = &d.model;
+    let inp = d.layout.tensor(&model.input.name).expect("input region");
+    let words: Vec<u32> = stim
+        .input
+        .data
+        .iter()
+        .map(|&v| to_word(v, model.precision))
+        .collect();
+    sim.write(regs::ACT + inp.base as u32, &words)
+}
+
 /// Runs one stimulus at width `wi`: layer by layer (one start each) or the
 /// whole network from one start. Stops at the first problem.
 fn run_stimulus(
@@ -309,14 +322,7 @@ fn run_stimulus(
 ) -> Result<Outcome> {
     let model = &d.model;
     let reference = reference::run_all(model, wi, &stim.input);
-    let inp = d.layout.tensor(&model.input.name).expect("input region");
-    let words: Vec<u32> = stim
-        .input
-        .data
-        .iter()
-        .map(|&v| to_word(v, model.precision))
-        .collect();
-    sim.write(regs::ACT + inp.base as u32, &words)?;
+    write_input(sim, d, stim)?;
     let last = model.layers.len() - 1;
     if !per_layer {
         return run_range(sim, d, wi, stim, &reference, (0, last));
@@ -610,22 +616,14 @@ pub fn verify(d: &Design, opts: &Options) -> Result<Report> {
 fn dump_layer(sim: &mut Sim, d: &Design, wi: usize, stim: &Stimulus, li: usize) -> Result<PathBuf> {
     let model = &d.model;
     let l = &model.layers[li];
-    let words: Vec<u32> = stim
-        .input
-        .data
-        .iter()
-        .map(|&v| to_word(v, model.precision))
-        .collect();
-    let inp = d.layout.tensor(&model.input.name).expect("input region");
-    sim.write(regs::ACT + inp.base as u32, &words)?;
-    sim.write(regs::WIDTH, &[wi as u32])?;
-    sim.write(regs::LAYER_FIRST, &[0])?;
-    sim.write(regs::LAYER_LAST, &[li as u32])?;
-    sim.write(regs::CTRL, &[1])?;
-    let expect: u64 = (0..=li).map(|k| d.layout.layer_cycles(model, k, wi)).sum();
-    if !sim.run(cycle_bound(expect))?.finished {
+    let reference = reference::run_all(model, wi, &stim.input);
+    write_input(sim, d, stim)?;
+    if !matches!(
+        run_range(sim, d, wi, stim, &reference, (0, li))?,
+        Outcome::Ok(..)
+    ) {
         return Err(Error::Verification(format!(
-            "dumping layer `{}` at width {}: the network did not finish",
+            "dumping layer `{}` at width {}: the run that passed before failed now",
             l.name, model.widths[wi]
         )));
     }

@@ -80,6 +80,20 @@ impl Spec {
         }
     }
 
+    /// Global average pooling of the `c` channels of `input` (ReLU range).
+    fn gap(name: impl Into<String>, input: impl Into<String>, c: usize) -> Spec {
+        Spec {
+            name: name.into(),
+            input: input.into(),
+            op: SpecOp::Gap,
+            cin: c,
+            cout: c,
+            relu: true,
+            residual: None,
+            raw: false,
+        }
+    }
+
     /// Adds a residual from tensor `source`.
     fn residual(mut self, source: impl Into<String>) -> Spec {
         self.residual = Some(source.into());
@@ -378,16 +392,21 @@ fn uniform(rng: &mut ChaCha8Rng, lo: i64, hi: i64) -> i64 {
     lo + ((rng.next_u64() as u128 * span) >> 64) as i64
 }
 
+/// A signed 3-channel `side x side` network input.
+fn rgb_input(side: usize) -> InputSpec {
+    InputSpec {
+        name: INPUT.to_string(),
+        channels: 3,
+        height: side,
+        width: side,
+        signed: true,
+    }
+}
+
 /// The skeleton: four layers covering 3x3 and 1x1 kernels, stride 2, a
 /// residual, a branch and a signed output.
 fn skeleton() -> Preset {
-    let input = InputSpec {
-        name: INPUT.to_string(),
-        channels: 3,
-        height: 8,
-        width: 8,
-        signed: true,
-    };
+    let input = rgb_input(8);
     let layers = vec![
         Spec::conv("conv0", INPUT, 3, 8, 3, 1, 1, true),
         Spec::conv("conv1", "conv0", 8, 8, 3, 1, 1, true).residual("conv0"),
@@ -405,13 +424,7 @@ fn skeleton() -> Preset {
 /// identity residual block, a downsampling block with a 1x1 shortcut
 /// (signed residual), global average pool and raw logits.
 fn tinynet() -> Preset {
-    let input = InputSpec {
-        name: INPUT.to_string(),
-        channels: 3,
-        height: 8,
-        width: 8,
-        signed: true,
-    };
+    let input = rgb_input(8);
     let layers = vec![
         Spec::conv("stem", INPUT, 3, 8, 3, 1, 1, true),
         Spec::conv("b1c1", "stem", 8, 8, 3, 1, 1, true),
@@ -419,16 +432,7 @@ fn tinynet() -> Preset {
         Spec::conv("b2c1", "b1c2", 8, 16, 3, 2, 1, true),
         Spec::conv("b2sc", "b1c2", 8, 16, 1, 2, 0, false),
         Spec::conv("b2c2", "b2c1", 16, 16, 3, 1, 1, true).residual("b2sc"),
-        Spec {
-            name: "gap".into(),
-            input: "b2c2".into(),
-            op: SpecOp::Gap,
-            cin: 16,
-            cout: 16,
-            relu: true,
-            residual: None,
-            raw: false,
-        },
+        Spec::gap("gap", "b2c2", 16),
         Spec::conv("fc", "gap", 16, 10, 1, 1, 0, false).raw(),
     ];
     Preset {
@@ -445,13 +449,7 @@ fn tinynet() -> Preset {
 /// a residual: the block input, or in a downsampling block the 1x1 stride-2
 /// shortcut `sc` (signed, listed before `c2`).
 fn resnet20() -> Preset {
-    let input = InputSpec {
-        name: INPUT.to_string(),
-        channels: 3,
-        height: 32,
-        width: 32,
-        signed: true,
-    };
+    let input = rgb_input(32);
     let mut layers = vec![Spec::conv("stem", INPUT, 3, 16, 3, 1, 1, true)];
     let mut prev = "stem".to_string();
     let mut cin = 16;
@@ -494,16 +492,7 @@ fn resnet20() -> Preset {
             cin = c;
         }
     }
-    layers.push(Spec {
-        name: "gap".into(),
-        input: prev,
-        op: SpecOp::Gap,
-        cin: 64,
-        cout: 64,
-        relu: true,
-        residual: None,
-        raw: false,
-    });
+    layers.push(Spec::gap("gap", prev, 64));
     layers.push(Spec::conv("fc", "gap", 64, 10, 1, 1, 0, false).raw());
     Preset {
         input,
