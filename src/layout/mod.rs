@@ -381,7 +381,7 @@ impl Layout {
             let nch = (wm.cin_active - c * lm.cpc).min(lm.cpc) as u64;
             gather += 1 + nch * lm.ksize as u64 + 1 + n;
         }
-        let per_slot = 1 + wm.chunks as u64 * n * n + 1 + 2 * wm.arrays as u64;
+        let per_slot = 1 + wm.chunks as u64 * n * n + 2 + 2 * wm.arrays as u64;
         1 + positions * (gather + wm.slots as u64 * per_slot + wm.cout_active as u64 * raw)
     }
 
