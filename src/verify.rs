@@ -29,7 +29,7 @@ pub mod regs {
     pub const ACT: u32 = 0x0200_0000;
     pub const ROW: u32 = 0x4000_0000;
     /// Value of the ID register.
-    pub const ID_VALUE: u32 = 0xCA90_0001;
+    pub const ID_VALUE: u32 = 0xCA90_0002;
 }
 
 /// What to verify.
@@ -155,15 +155,6 @@ fn to_word(v: i64, n: u32) -> u32 {
     (v as u64 & ((1u64 << n) - 1)) as u32
 }
 
-fn from_word(w: u32, n: u32, signed: bool) -> i64 {
-    let v = (w as u64 & ((1u64 << n) - 1)) as i64;
-    if signed && (v >> (n - 1)) & 1 == 1 {
-        v - (1i64 << n)
-    } else {
-        v
-    }
-}
-
 /// The first mismatch found.
 #[derive(Debug, Clone)]
 pub struct Mismatch {
@@ -241,7 +232,7 @@ fn run_range(
     for l in &model.layers[first..=last] {
         let region = lay.tensor(&l.name).expect("layer region");
         let want = &reference[&l.name];
-        let got = read_tensor(sim, region, want.data.len(), n)?;
+        let got = read_tensor(sim, region, want.c, n)?;
         if let Some(m) = first_mismatch(want, &got) {
             let how = if first == last { "" } else { ", whole network" };
             return Ok(Outcome::Mismatch(Mismatch {
@@ -302,13 +293,13 @@ fn run_range(
 fn write_input(sim: &mut Sim, d: &Design, stim: &Stimulus) -> Result<()> {
     let model = &d.model;
     let inp = d.layout.tensor(&model.input.name).expect("input region");
-    let words: Vec<u32> = stim
-        .input
-        .data
-        .iter()
-        .map(|&v| to_word(v, model.precision))
-        .collect();
-    sim.write(regs::ACT + inp.base as u32, &words)
+    let t = &stim.input;
+    let mut lanes = vec![0u32; inp.lanes()];
+    for (k, &v) in t.data.iter().enumerate() {
+        let (c, y, x) = (k / (t.h * t.w), k / t.w % t.h, k % t.w);
+        lanes[inp.offset(c, y, x, 0)] = to_word(v, model.precision);
+    }
+    sim.write(regs::ACT + inp.base as u32, &lanes)
 }
 
 /// Runs one stimulus at width `wi`: layer by layer (one start each) or the
@@ -419,28 +410,33 @@ fn run_switch_step(sim: &mut Sim, d: &Design, wi: usize, stim: &Stimulus) -> Res
     Ok(out)
 }
 
-/// The first `len` values of a tensor region, decoded: N-bit words, or
-/// ACC_W-bit raw outputs stored as ACC_W / N words, least significant first.
-fn read_tensor(sim: &mut Sim, region: &TensorRegion, len: usize, n: u32) -> Result<Vec<i64>> {
-    let words = sim.read(regs::ACT + region.base as u32, (len * region.words) as u32)?;
-    if region.words == 1 {
-        return Ok(words
-            .iter()
-            .map(|&w| from_word(w, n, region.signed))
-            .collect());
-    }
+/// The first `c` channels of a tensor region in `[c][y][x]` order, decoded:
+/// N-bit values, or ACC_W-bit raw outputs stored as ACC_W / N lanes, least
+/// significant first.
+fn read_tensor(sim: &mut Sim, region: &TensorRegion, c: usize, n: u32) -> Result<Vec<i64>> {
+    let lanes = sim.read(regs::ACT + region.base as u32, region.lanes() as u32)?;
     let bits = n * region.words as u32;
-    Ok(words
-        .chunks(region.words)
-        .map(|ws| {
-            let mut v: u64 = 0;
-            for (k, &w) in ws.iter().enumerate() {
-                v |= ((w as u64) & ((1u64 << n) - 1)) << (k as u32 * n);
+    let (h, w) = (region.height, region.width);
+    let mut out = Vec::with_capacity(c * h * w);
+    for ch in 0..c {
+        for y in 0..h {
+            for x in 0..w {
+                let mut v: u64 = 0;
+                for k in 0..region.words {
+                    let lane = lanes[region.offset(ch, y, x, k)] as u64;
+                    v |= (lane & ((1u64 << n) - 1)) << (k as u32 * n);
+                }
+                // sign-extend from `bits` when signed
+                let v = if region.signed {
+                    ((v << (64 - bits)) as i64) >> (64 - bits)
+                } else {
+                    v as i64
+                };
+                out.push(v);
             }
-            // sign-extend from `bits`
-            ((v << (64 - bits)) as i64) >> (64 - bits)
-        })
-        .collect())
+        }
+    }
+    Ok(out)
 }
 
 /// First element of `got` that differs from `want`.
@@ -630,7 +626,7 @@ fn dump_layer(sim: &mut Sim, d: &Design, wi: usize, stim: &Stimulus, li: usize) 
     let region = d.layout.tensor(&l.name).expect("layer region");
     let (h, w) = model.out_hw(li);
     let c = l.cout_active[wi];
-    let data = read_tensor(sim, region, c * h * w, model.precision)?;
+    let data = read_tensor(sim, region, c, model.precision)?;
     let dir = d.dir.join("dump");
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let path = dir.join(format!("{}-w{}.npy", l.name, model.widths[wi]));

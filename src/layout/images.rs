@@ -16,7 +16,7 @@ pub struct DescField {
 /// Field list of a descriptor word, LSB first. The RTL slices the same list.
 pub fn desc_fields(lay: &Layout) -> Vec<DescField> {
     let w = &lay.widths;
-    let spec: [(&'static str, u32); 32] = [
+    let spec: [(&'static str, u32); 34] = [
         ("in_base", w.aw),
         ("out_base", w.aw),
         ("res_base", w.aw),
@@ -25,7 +25,9 @@ pub fn desc_fields(lay: &Layout) -> Vec<DescField> {
         ("out_h", w.aw),
         ("out_w", w.aw),
         ("in_hw", w.aw),
-        ("out_hw", w.aw),
+        ("in_ps", w.aw),
+        ("out_ps", w.aw),
+        ("res_ps", w.aw),
         ("kh", w.aw),
         ("kw", w.aw),
         ("stride", w.aw),
@@ -196,7 +198,9 @@ pub fn desc_memh(lay: &Layout, model: &Model) -> String {
                 ("out_h", ho as u64),
                 ("out_w", wo as u64),
                 ("in_hw", (hi * wi_) as u64),
-                ("out_hw", (ho * wo) as u64),
+                ("in_ps", lm.in_ps as u64),
+                ("out_ps", lm.out_ps as u64),
+                ("res_ps", lm.res_ps as u64),
                 ("kh", l.kh as u64),
                 ("kw", l.kw as u64),
                 ("stride", l.stride as u64),

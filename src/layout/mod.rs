@@ -3,8 +3,8 @@
 //!
 //! Power-first mapping (DESIGN.md section 4). For layer `l` with `K = kh*kw`:
 //! - the dot product of one output channel is cut into chunks of
-//!   `cpc = min(cols / K, cin)` input channels; chunk `c` of channel `ci`
-//!   sits in columns `(ci % cpc) * K + ky * kw + kx`;
+//!   `cpc = min(cols / K, cin)` input channels; tap `(ky, kx)` of channel
+//!   `ci` sits in column `(ky * kw + kx) * cpc + ci % cpc` of chunk `ci / cpc`;
 //! - output channel `co` lives in sub-array `co / cap`, slot `co % cap`,
 //!   with `cap = ceil(cout / count)`; bit-plane `j` of chunk `c` is row
 //!   `wrow_base + (slot * chunks + c) * N + j`;
@@ -14,6 +14,12 @@
 //! At width `w` only the first `cout_active` channels are computed: they sit
 //! in the first `ceil(cout_active / cap)` arrays (the rest are gated off),
 //! and only `ceil(cin_active / cpc)` chunks are gathered and computed.
+//!
+//! Activation memory: words of `LANES` values of N bits. Every tensor is
+//! stored pixel by pixel (`[y][x][c]`), a pixel padded to whole words, so
+//! one read gathers up to `LANES` channels of one input pixel. Addresses on
+//! the host bus and in the descriptors are lane addresses
+//! (`word * LANES + lane`).
 
 pub mod decode;
 pub mod images;
@@ -25,6 +31,11 @@ use serde::Serialize;
 
 /// Bits of the shift-add accumulator.
 pub const ACC_W: u32 = 48;
+
+/// Values per activation-memory word (a power of two).
+pub const LANES: usize = 16;
+/// log2(LANES).
+pub const LANE_BITS: u32 = LANES.trailing_zeros();
 
 /// ceil(log2(x)) for x >= 1, i.e. the bits needed to index `x` items.
 pub fn clog2(x: u64) -> u32 {
@@ -75,6 +86,10 @@ pub struct LayerMap {
     pub in_base: usize,
     pub out_base: usize,
     pub res_base: Option<usize>,
+    /// Lanes per pixel of the input, output and residual tensors.
+    pub in_ps: usize,
+    pub out_ps: usize,
+    pub res_ps: usize,
     pub widths: Vec<WidthMap>,
 }
 
@@ -92,22 +107,63 @@ impl LayerMap {
         let (arr, slot) = (co / self.cap, co % self.cap);
         let (chunk, cl) = (ci / self.cpc, ci % self.cpc);
         let row = self.wrow_base + (slot * self.chunks + chunk) * n + j;
-        let col = cl * self.ksize + ky * kw + kx;
+        let col = (ky * kw + kx) * self.cpc + cl;
         (arr, row, col)
+    }
+
+    /// Activation words read per tap for chunk `c` with `cin_active` input
+    /// channels: the words that hold channels `c * cpc ..` of the chunk.
+    pub fn chunk_words(&self, c: usize, cin_active: usize) -> usize {
+        let lo = c * self.cpc;
+        let cnt = (cin_active - lo).min(self.cpc);
+        (lo % LANES + cnt - 1) / LANES + 1
     }
 }
 
-/// A tensor's region in the activation memory (layout `[c][y][x]`).
+/// A tensor's region in the activation memory: pixels in `[y][x]` order,
+/// each `pixel_stride` lanes (whole words) holding its channels in order.
 #[derive(Debug, Clone, Serialize)]
 pub struct TensorRegion {
     pub name: String,
+    /// Lane address of pixel (0, 0), channel 0 (a multiple of `LANES`).
     pub base: usize,
     pub channels: usize,
     pub height: usize,
     pub width: usize,
     pub signed: bool,
-    /// Memory words per value: 1, or ACC_W / N for raw (requant = none) outputs.
+    /// Lanes per value: 1, or ACC_W / N for raw (requant = none) outputs.
     pub words: usize,
+    /// Lanes from one pixel to the next: channels * words rounded up to LANES.
+    pub pixel_stride: usize,
+}
+
+impl TensorRegion {
+    fn new(
+        name: &str,
+        base: usize,
+        (c, h, w): (usize, usize, usize),
+        signed: bool,
+        words: usize,
+    ) -> Self {
+        TensorRegion {
+            name: name.to_string(),
+            base,
+            channels: c,
+            height: h,
+            width: w,
+            signed,
+            words,
+            pixel_stride: (c * words).div_ceil(LANES) * LANES,
+        }
+    }
+    /// Lanes the region spans.
+    pub fn lanes(&self) -> usize {
+        self.height * self.width * self.pixel_stride
+    }
+    /// Lane offset (from `base`) of lane `k` of value `(c, y, x)`.
+    pub fn offset(&self, c: usize, y: usize, x: usize, k: usize) -> usize {
+        (y * self.width + x) * self.pixel_stride + c * self.words + k
+    }
 }
 
 /// Memory words of one raw (requant = none) output: the 48-bit `acc + bias`.
@@ -164,16 +220,15 @@ impl Layout {
         let count = cfg.subarray.count as usize;
 
         // Activation memory: every tensor its own region.
-        let mut tensors = vec![TensorRegion {
-            name: model.input.name.clone(),
-            base: 0,
-            channels: model.input.channels,
-            height: model.input.height,
-            width: model.input.width,
-            signed: model.input.signed,
-            words: 1,
-        }];
-        let mut act_depth = model.input.channels * model.input.height * model.input.width;
+        let inp = &model.input;
+        let mut tensors = vec![TensorRegion::new(
+            &inp.name,
+            0,
+            (inp.channels, inp.height, inp.width),
+            inp.signed,
+            1,
+        )];
+        let mut act_depth = tensors[0].lanes();
         for (li, l) in model.layers.iter().enumerate() {
             let (ho, wo) = model.out_hw(li);
             let words = if l.requant.is_none() {
@@ -181,18 +236,29 @@ impl Layout {
             } else {
                 1
             };
-            tensors.push(TensorRegion {
-                name: l.name.clone(),
-                base: act_depth,
-                channels: l.cout,
-                height: ho,
-                width: wo,
-                signed: !l.relu || l.requant.is_none(),
+            let t = TensorRegion::new(
+                &l.name,
+                act_depth,
+                (l.cout, ho, wo),
+                !l.relu || l.requant.is_none(),
                 words,
-            });
-            act_depth += l.cout * ho * wo * words;
+            );
+            act_depth += t.lanes();
+            tensors.push(t);
         }
         let region = |name: &str| tensors.iter().find(|t| t.name == name).map(|t| t.base);
+        let stride = |name: &str| {
+            tensors
+                .iter()
+                .find(|t| t.name == name)
+                .map_or(0, |t| t.pixel_stride)
+        };
+        let res_src = |l: &crate::model::Layer| {
+            l.requant
+                .as_ref()
+                .and_then(|r| r.residual.as_ref())
+                .map(|r| r.source.clone())
+        };
 
         let mut layers = Vec::new();
         let mut scratch_chunks = 1;
@@ -212,6 +278,9 @@ impl Layout {
                     in_base: region(&l.input).unwrap_or(0),
                     out_base: region(&l.name).unwrap_or(0),
                     res_base: None,
+                    in_ps: stride(&l.input),
+                    out_ps: stride(&l.name),
+                    res_ps: 0,
                     widths: Vec::new(),
                 });
                 continue;
@@ -245,11 +314,10 @@ impl Layout {
                 arrays: l.cout.div_ceil(cap),
                 in_base: region(&l.input).unwrap_or(0),
                 out_base: region(&l.name).unwrap_or(0),
-                res_base: l
-                    .requant
-                    .as_ref()
-                    .and_then(|r| r.residual.as_ref())
-                    .and_then(|r| region(&r.source)),
+                res_base: res_src(l).and_then(|r| region(&r)),
+                in_ps: stride(&l.input),
+                out_ps: stride(&l.name),
+                res_ps: res_src(l).map_or(0, |r| stride(&r)),
                 widths: Vec::new(),
             });
         }
@@ -335,8 +403,8 @@ impl Layout {
             return Err(Error::invalid(
                 &model.path,
                 "activations",
-                format!("{act_depth} words"),
-                "at most 2^24 activation words",
+                format!("{act_depth} lanes"),
+                "at most 2^24 activation lanes",
             ));
         }
         Ok(Layout {
@@ -376,10 +444,10 @@ impl Layout {
         } else {
             0
         };
+        // per chunk: start, one read per tap and activation word, last read, N row writes
         let mut gather = 0u64;
         for c in 0..wm.chunks {
-            let nch = (wm.cin_active - c * lm.cpc).min(lm.cpc) as u64;
-            gather += 1 + nch * lm.ksize as u64 + 1 + n;
+            gather += 1 + (lm.ksize * lm.chunk_words(c, wm.cin_active)) as u64 + 1 + n;
         }
         let per_slot = 1 + wm.chunks as u64 * n * n + 2 + 2 * wm.arrays as u64;
         1 + positions * (gather + wm.slots as u64 * per_slot + wm.cout_active as u64 * raw)
