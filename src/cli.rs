@@ -35,7 +35,7 @@ pub struct DesignArgs {
     /// Array configuration (TOML); default: the built-in configuration.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Model description (JSON); default: the shipped skeleton model of the configuration's precision.
+    /// Model description (JSON); default: the shipped ResNet-20 of the configuration's precision.
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Override the configuration's precision (8 or 16).

@@ -95,8 +95,8 @@ fn a_pooling_sum_missing_its_last_element_is_caught() {
     edit(
         &dir,
         "capim_conv_engine.v",
-        "if (ci_l + A_ONE == d_in_hw) state <= S_GAP_LAST;",
-        "if (ci_l + A_ONE + A_ONE == d_in_hw) state <= S_GAP_LAST;",
+        "if (pix + A_ONE == d_in_hw) state <= S_GAP_LAST;",
+        "if (pix + A_ONE + A_ONE == d_in_hw) state <= S_GAP_LAST;",
     );
     caught(&dir, "gap");
 }

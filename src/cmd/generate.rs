@@ -53,15 +53,19 @@ pub fn run(a: GenArgs) -> Result<()> {
         lay.cols
     );
     println!(
-        "  rows used {} of {} ({} scratch), activation memory {} words, {} files in {} ({:.0} ms)",
+        "  rows used {} of {} ({} scratch), activation memory {} lanes ({} words of {}), {} files in {} ({:.0} ms)",
         lay.rows_used,
         lay.rows,
         lay.scratch_rows,
         lay.act_depth,
+        lay.act_depth / crate::layout::LANES,
+        crate::layout::LANES,
         g.files.len(),
         a.out.display(),
         t.elapsed().as_secs_f64() * 1e3
     );
+    let all: Vec<usize> = (0..d.model.widths.len()).collect();
+    print!("{}", crate::cost::table(lay, &d.model, &all));
     Ok(())
 }
 

@@ -92,25 +92,12 @@ pub fn run(a: VerifyArgs) -> Result<()> {
         }
         println!(" {:>10}", total);
     }
-    let lay = &design.layout;
-    let full = crate::cost::network(lay, &design.model, design.model.widths.len() - 1);
-    println!(
-        "  cost model (whole network): cycles, active array-cycles, engaged / array utilization"
-    );
-    for w in &rep.widths {
-        let wi = design.model.width_index(&w.width.to_string())?;
-        let c = crate::cost::network(lay, &design.model, wi);
-        println!(
-            "  {:<8} {:>10} ({:>5.3} of full) {:>12} ({:>5.3} of full)   {:.3} / {:.3}",
-            w.width,
-            c.cycles,
-            c.cycles as f64 / full.cycles as f64,
-            c.active_array_cycles,
-            c.active_array_cycles as f64 / full.active_array_cycles as f64,
-            c.engaged_utilization(lay.cols),
-            c.array_utilization(lay.count, lay.cols)
-        );
-    }
+    let wis = rep
+        .widths
+        .iter()
+        .map(|w| design.model.width_index(&w.width.to_string()))
+        .collect::<Result<Vec<_>>>()?;
+    print!("{}", crate::cost::table(&design.layout, &design.model, &wis));
     println!(
         "  width switching without weight reload: {} -- bit-exact, gated sub-arrays unchanged, resident weights intact",
         rep.switch_sequence

@@ -65,3 +65,27 @@ pub fn network(lay: &Layout, model: &Model, wi: usize) -> Cost {
     }
     c
 }
+
+/// The per-width cost table printed by `capim gen` and `capim verify`:
+/// cycles, active array-cycles (both also as a fraction of full width),
+/// engaged and array utilization, for the widths `wis`.
+pub fn table(lay: &Layout, model: &Model, wis: &[usize]) -> String {
+    let full = network(lay, model, model.widths.len() - 1);
+    let mut s = String::from(
+        "  cost model (whole network): cycles, active array-cycles, engaged / array utilization\n",
+    );
+    for &wi in wis {
+        let c = network(lay, model, wi);
+        s += &format!(
+            "  {:<8} {:>10} ({:>5.3} of full) {:>12} ({:>5.3} of full)   {:.3} / {:.3}\n",
+            model.widths[wi],
+            c.cycles,
+            ratio(c.cycles, full.cycles),
+            c.active_array_cycles,
+            ratio(c.active_array_cycles, full.active_array_cycles),
+            c.engaged_utilization(lay.cols),
+            c.array_utilization(lay.count, lay.cols)
+        );
+    }
+    s
+}
