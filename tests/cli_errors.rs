@@ -629,7 +629,7 @@ fn model_too_large_for_array() {
             file: "small.toml",
             field: "subarray.rows",
             value: "32",
-            expected: &["at least", "skeleton-i8"],
+            expected: &["at least", "resnet20-i8"],
         },
     );
     // It says how many rows it needs: at least N with N > 32.
@@ -648,13 +648,24 @@ fn model_too_large_for_array() {
 
 #[test]
 fn model_too_large_says_how_many_sub_arrays() {
-    let t = TempDir::new().unwrap();
+    let t = synth_model();
     std::fs::write(
         t.path().join("small.toml"),
         SMALL_CONFIG.replace("rows = 32", "rows = 64"),
     )
     .unwrap();
-    let o = capim(t.path(), &["gen", "--config", "small.toml", "--out", "out"]);
+    let o = capim(
+        t.path(),
+        &[
+            "gen",
+            "--config",
+            "small.toml",
+            "--model",
+            "m.json",
+            "--out",
+            "out",
+        ],
+    );
     let err = bad(
         &o,
         Expect {
@@ -729,7 +740,7 @@ fn verify_unknown_width() {
     bad(
         &o,
         Expect {
-            file: "skeleton-i8",
+            file: "resnet20-i8",
             field: "--widths",
             value: "0.3",
             expected: &["0.25", "0.5", "0.75"],

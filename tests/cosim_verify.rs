@@ -4,7 +4,7 @@
 use capim::config::ArrayConfig;
 use capim::emit;
 use capim::layout::decode::{decode_weights, parse_subarray};
-use capim::model::default_model;
+use capim::model::{Model, builtin_model};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -16,10 +16,35 @@ fn expect_code(o: &Output, code: i32) {
     assert_eq!(o.status.code(), Some(code), "{}", text(o));
 }
 
-fn gen_into(dir: &Path, extra: &[&str]) -> PathBuf {
+/// The small configuration of the fault tests and the skeleton model.
+const SMALL: &str = "configs/small.toml";
+
+fn skeleton(p: u32) -> String {
+    format!("models/skeleton-i{p}.json")
+}
+
+/// The small design at precision `p`, as `capim gen` builds it.
+fn small_design(p: u32) -> (ArrayConfig, Model) {
+    let mut cfg = ArrayConfig::load(Path::new(SMALL)).unwrap();
+    cfg.precision = p;
+    (cfg, builtin_model(&format!("skeleton-i{p}")).unwrap())
+}
+
+/// `capim gen` of the skeleton on the small configuration at precision `p`.
+fn gen_into(dir: &Path, p: u32) -> PathBuf {
     let out = dir.join("rtl");
-    let mut args = vec!["gen", "--out", out.to_str().unwrap()];
-    args.extend_from_slice(extra);
+    let (ps, model) = (p.to_string(), skeleton(p));
+    let args = [
+        "gen",
+        "--config",
+        SMALL,
+        "--model",
+        &model,
+        "--precision",
+        &ps,
+        "--out",
+        out.to_str().unwrap(),
+    ];
     expect_code(&capim(&args), 0);
     out
 }
@@ -29,11 +54,22 @@ fn verify_from(dir: &Path) -> Output {
 }
 
 #[test]
-fn default_design_is_bit_exact_in_8_and_16_bit() {
+fn skeleton_is_bit_exact_in_8_and_16_bit() {
     let tmp = tempfile::tempdir().unwrap();
     for p in ["8", "16"] {
         let out = tmp.path().join(format!("rtl{p}"));
-        let o = capim(&["verify", "--precision", p, "--out", out.to_str().unwrap()]);
+        let model = skeleton(p.parse().unwrap());
+        let o = capim(&[
+            "verify",
+            "--config",
+            SMALL,
+            "--model",
+            &model,
+            "--precision",
+            p,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
         expect_code(&o, 0);
         let t = text(&o);
         assert!(t.contains("PASS"), "{t}");
@@ -41,10 +77,23 @@ fn default_design_is_bit_exact_in_8_and_16_bit() {
     }
 }
 
+/// The built-in default: ResNet-20 (8-bit) on 32 sub-arrays of 1024 x 256,
+/// every width and the switching sequence, edge-case images only.
+#[test]
+fn default_resnet20_is_bit_exact_at_every_width() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("rtl");
+    let o = capim(&["verify", "--images", "0", "--out", out.to_str().unwrap()]);
+    expect_code(&o, 0);
+    let t = text(&o);
+    assert!(t.contains("PASS") && t.contains("resnet20-i8"), "{t}");
+    assert!(t.contains("1 -> 0.25 -> 0.75 -> 0.5 -> 1"), "{t}");
+}
+
 #[test]
 fn verify_from_rechecks_a_directory_as_it_is() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = gen_into(tmp.path(), &[]);
+    let dir = gen_into(tmp.path(), 8);
     let o = verify_from(&dir);
     expect_code(&o, 0);
     assert!(text(&o).contains("PASS"));
@@ -53,11 +102,10 @@ fn verify_from_rechecks_a_directory_as_it_is() {
 #[test]
 fn flipped_weight_bit_is_caught() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = gen_into(tmp.path(), &[]);
+    let dir = gen_into(tmp.path(), 8);
     // conv0, output channel 0 lives in sub-array 0, slot 0; its bit-plane 0
     // of input channel 0, tap (0,0) is column 0 of the layer's first row.
-    let cfg = ArrayConfig::builtin();
-    let model = default_model(8).unwrap();
+    let (cfg, model) = small_design(8);
     let g = emit::generate(&cfg, &model, "default").unwrap();
     let row = g.layout.layers[0].wrow_base;
     let p = dir.join(emit::subarray_file(0));
@@ -81,12 +129,12 @@ fn flipped_weight_bit_is_caught() {
 #[test]
 fn and_changed_to_or_in_the_subarray_is_caught() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = gen_into(tmp.path(), &[]);
+    let dir = gen_into(tmp.path(), 8);
     edit(
         &dir,
         "capim_subarray.v",
-        "default: sensed = sense_a & sense_b;",
-        "default: sensed = sense_a | sense_b;",
+        "default: count_q <= CNT_W'($countones(sense_a & sense_b));",
+        "default: count_q <= CNT_W'($countones(sense_a | sense_b));",
     );
     let o = verify_from(&dir);
     expect_code(&o, 1);
@@ -96,7 +144,7 @@ fn and_changed_to_or_in_the_subarray_is_caught() {
 #[test]
 fn broken_channel_gating_is_caught() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = gen_into(tmp.path(), &[]);
+    let dir = gen_into(tmp.path(), 8);
     // Every array enabled: outputs stay right, but gated arrays do work.
     edit(
         &dir,
@@ -113,7 +161,7 @@ fn broken_channel_gating_is_caught() {
 #[test]
 fn a_hanging_design_fails_at_the_cycle_bound() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = gen_into(tmp.path(), &[]);
+    let dir = gen_into(tmp.path(), 8);
     // After the last gather read the engine gathers again instead of
     // writing the bit-planes: it never finishes a position.
     edit(
@@ -131,15 +179,18 @@ fn a_hanging_design_fails_at_the_cycle_bound() {
 #[test]
 fn flipped_descriptor_bit_is_caught() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = gen_into(tmp.path(), &[]);
-    // Bit 0 of every descriptor is bit 0 of `in_base`: layer conv1 then reads
-    // its input one word off.
+    let dir = gen_into(tmp.path(), 8);
+    // Bits 0.. of every descriptor are `in_base`, a lane address; the gather
+    // reads whole words of 16 lanes, so bit 4 (bit 0 of the second-last hex
+    // digit) moves layer conv1's input one word (one pixel) off.
     let p = dir.join("capim_desc.memh");
     let img = std::fs::read_to_string(&p).unwrap();
     let mut lines: Vec<String> = img.lines().map(String::from).collect();
     let entry = 1 << 2; // layer 1, width 0 (two width bits)
-    let last = lines[entry].pop().unwrap();
-    lines[entry].push(char::from_digit(last.to_digit(16).unwrap() ^ 1, 16).unwrap());
+    let mut digits: Vec<char> = lines[entry].chars().collect();
+    let k = digits.len() - 2;
+    digits[k] = char::from_digit(digits[k].to_digit(16).unwrap() ^ 1, 16).unwrap();
+    lines[entry] = digits.into_iter().collect();
     std::fs::write(&p, lines.join("\n") + "\n").unwrap();
     let o = verify_from(&dir);
     expect_code(&o, 1);
@@ -150,9 +201,9 @@ fn flipped_descriptor_bit_is_caught() {
 fn generating_twice_gives_byte_identical_files() {
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();
-    for p in ["8", "16"] {
-        let da = gen_into(a.path(), &["--precision", p]);
-        let db = gen_into(b.path(), &["--precision", p]);
+    for p in [8, 16] {
+        let da = gen_into(a.path(), p);
+        let db = gen_into(b.path(), p);
         let files = |d: &Path| {
             let mut v: Vec<PathBuf> = walk(d);
             v.sort();
@@ -201,10 +252,8 @@ fn walk(d: &Path) -> Vec<PathBuf> {
 fn weight_image_decodes_back_to_the_model() {
     let tmp = tempfile::tempdir().unwrap();
     for p in [8u32, 16] {
-        let dir = gen_into(tmp.path(), &["--precision", &p.to_string()]);
-        let mut cfg = ArrayConfig::builtin();
-        cfg.precision = p;
-        let model = default_model(p).unwrap();
+        let dir = gen_into(tmp.path(), p);
+        let (cfg, model) = small_design(p);
         let g = emit::generate(&cfg, &model, "default").unwrap();
         let lay = &g.layout;
         let mut images: Vec<_> = (0..lay.count)
@@ -257,8 +306,11 @@ fn other_array_sizes_cosimulate() {
         )
         .unwrap();
         let out = tmp.path().join(format!("rtl{k}"));
+        let model = skeleton(*p);
         let o = capim(&[
             "verify",
+            "--model",
+            &model,
             "--config",
             cfg.to_str().unwrap(),
             "--out",
@@ -273,7 +325,7 @@ fn other_array_sizes_cosimulate() {
 #[test]
 fn a_gated_sub_array_that_still_takes_writes_is_caught() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = gen_into(tmp.path(), &[]);
+    let dir = gen_into(tmp.path(), 8);
     // Row writes ignore the enable: outputs and activity counters stay
     // right, but gated sub-arrays' cells change during an inference.
     edit(
@@ -291,7 +343,7 @@ fn a_gated_sub_array_that_still_takes_writes_is_caught() {
 #[test]
 fn a_stray_write_into_resident_rows_is_caught() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = gen_into(tmp.path(), &[]);
+    let dir = gen_into(tmp.path(), 8);
     // Every activation row write is mirrored into an unused resident row
     // (rows 128.. of the default 256-row arrays): results stay right.
     edit(

@@ -35,7 +35,15 @@ fn small_rtl_is_clean_under_synth_xilinx_and_a_planted_warning_fails() {
         "precision = 8\n[subarray]\nrows = 256\ncols = 32\ncount = 4\n",
     )
     .unwrap();
-    generate(&dir, &["--config", cfg.to_str().unwrap()]);
+    generate(
+        &dir,
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--model",
+            "models/skeleton-i8.json",
+        ],
+    );
     let d = dir.to_str().unwrap();
     let o = capim(&["lint", d, "--synth", "xilinx"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));

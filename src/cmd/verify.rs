@@ -97,7 +97,10 @@ pub fn run(a: VerifyArgs) -> Result<()> {
         .iter()
         .map(|w| design.model.width_index(&w.width.to_string()))
         .collect::<Result<Vec<_>>>()?;
-    print!("{}", crate::cost::table(&design.layout, &design.model, &wis));
+    print!(
+        "{}",
+        crate::cost::table(&design.layout, &design.model, &wis)
+    );
     println!(
         "  width switching without weight reload: {} -- bit-exact, gated sub-arrays unchanged, resident weights intact",
         rep.switch_sequence
