@@ -449,7 +449,14 @@ impl Layout {
         for c in 0..wm.chunks {
             gather += 1 + (lm.ksize * lm.chunk_words(c, wm.cin_active)) as u64 + 1 + n;
         }
-        let per_slot = 1 + wm.chunks as u64 * n * n + 2 + 2 * wm.arrays as u64;
+        // per slot: start, computes, drain, then one requantization per array
+        // and a last write (raw outputs: two cycles per array, then the words)
+        let rq = if raw > 0 {
+            2 * wm.arrays as u64
+        } else {
+            wm.arrays as u64 + 1
+        };
+        let per_slot = 1 + wm.chunks as u64 * n * n + 1 + rq;
         1 + positions * (gather + wm.slots as u64 * per_slot + wm.cout_active as u64 * raw)
     }
 
