@@ -1,5 +1,5 @@
 # capim -- see README.md.
-#   make verify   co-simulate the default design (8- and 16-bit) and the whole tinynet network
+#   make verify   co-simulate the default design, ResNet-20 on 32 sub-arrays of 1024x256, 8- and 16-bit
 #   make test     the test suite (what CI runs)
 #   make lint     Verilator -Wall, Yosys and Icarus on the generated RTL
 #   make rtl      generate the default design into rtl-out/
@@ -33,7 +33,6 @@ build:
 verify: tools build
 	$(CAPIM) verify --out rtl-out
 	$(CAPIM) verify --precision 16 --out rtl-out-16
-	$(CAPIM) verify --model models/tinynet-i8.json --out rtl-out-tinynet
 
 rtl: build
 	$(CAPIM) gen --out rtl-out
@@ -53,5 +52,5 @@ bench: tools
 	$(CARGO) bench --bench capim
 
 clean:
-	rm -rf rtl-out rtl-out-16 rtl-out-tinynet
+	rm -rf rtl-out rtl-out-16
 	$(CARGO) clean

@@ -1,25 +1,21 @@
 //! `cargo bench` (or `make bench`): the figures the issues ask for, printed.
 //!
-//! - `capim gen` time for ResNet-20;
-//! - the cost model of ResNet-20 per width (cycles, active array-cycles,
-//!   engaged and array utilization, over all layers and over the 3x3 layers);
-//! - Verilator build time of the default design, cold (ccache off) and warm;
-//! - whole verification wall time and simulated cycles per second of the
-//!   default design and of tinynet (and of ResNet-20 with CAPIM_BENCH_RESNET=1).
+//! All on the default design (ResNet-20 on 32 sub-arrays of 1024 x 256):
+//! - `capim gen` time, 8- and 16-bit;
+//! - the cost model per width (cycles, active array-cycles, engaged and
+//!   array utilization, over all layers and over the 3x3 layers);
+//! - whole verification (every width, the edge-case images, the switching
+//!   sequence) wall time, Verilator build time cold (empty ccache) and warm
+//!   (ccache filled, fresh build directory), simulated cycles per second;
+//!   8-bit, and 16-bit warm.
 
 use capim::config::ArrayConfig;
 use capim::cost;
 use capim::emit;
-use capim::model::{Model, builtin_model, default_model};
+use capim::model::{Model, default_model};
 use capim::verify::{Design, Options, verify};
 use std::path::Path;
 use std::time::Instant;
-
-const RESNET_CONFIG: &str = "precision = 8\n[subarray]\nrows = 512\ncols = 256\ncount = 32\n";
-
-fn resnet_cfg() -> ArrayConfig {
-    ArrayConfig::parse(RESNET_CONFIG, Path::new("<bench resnet20 config>")).expect("config")
-}
 
 fn bench_gen(model: &Model, cfg: &ArrayConfig, tmp: &Path) {
     let mut best = f64::MAX;
@@ -78,24 +74,30 @@ fn bench_verify(name: &str, cfg: &ArrayConfig, model: &Model, tmp: &Path, cold: 
     let opts = Options {
         widths: Vec::new(),
         seed: 1,
-        images: 1,
+        images: 0,
         trace: None,
         dump_layer: None,
     };
     if cold {
+        // An empty ccache of the bench's own: the first build is cold, the
+        // later ones find it filled.
+        let cache = tmp.join("ccache");
+        std::fs::create_dir_all(&cache).expect("ccache dir");
         // SAFETY: single-threaded here; set before the build spawns Verilator.
-        unsafe { std::env::set_var("CCACHE_DISABLE", "1") };
+        unsafe { std::env::set_var("CCACHE_DIR", &cache) };
     }
     let t = Instant::now();
     let r = verify(&d, &opts).expect("verify passes");
     let wall = t.elapsed().as_secs_f64();
-    unsafe { std::env::remove_var("CCACHE_DISABLE") };
     println!(
-        "verify {name}: {:.1} s wall, Verilator build {:.1} s{}, simulation {:.2} s, {} cycles, {:.0} k cycles/s",
+        "verify {name}: {:.1} s wall ({} widths x {} images + {} switching steps), Verilator build {:.1} s{}, simulation {:.2} s, {} cycles, {:.0} k cycles/s",
         wall,
+        model.widths.len(),
+        r.images,
+        r.switch_sequence.len(),
         r.build_seconds,
         if cold {
-            " (ccache off)"
+            " (empty ccache)"
         } else if r.build_cached {
             " (cached)"
         } else {
@@ -109,26 +111,19 @@ fn bench_verify(name: &str, cfg: &ArrayConfig, model: &Model, tmp: &Path, cold: 
 
 fn main() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let resnet = builtin_model("resnet20-i8").expect("resnet20");
-    bench_gen(&resnet, &resnet_cfg(), tmp.path());
-    bench_cost(&resnet, &resnet_cfg());
-
-    let cfg = ArrayConfig::builtin();
-    let skeleton = default_model(8).expect("skeleton");
-    bench_verify(
-        "skeleton-i8 (cold build)",
-        &cfg,
-        &skeleton,
-        tmp.path(),
-        true,
-    );
-    let tinynet = Model::load(Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/models/tinynet-i8.json"
-    )))
-    .expect("tinynet");
-    bench_verify("tinynet-i8", &cfg, &tinynet, tmp.path(), false);
-    if std::env::var_os("CAPIM_BENCH_RESNET").is_some() {
-        bench_verify("resnet20-i8", &resnet_cfg(), &resnet, tmp.path(), false);
+    for p in [8, 16] {
+        let mut cfg = ArrayConfig::builtin();
+        cfg.precision = p;
+        let model = default_model(p).expect("default model");
+        bench_gen(&model, &cfg, tmp.path());
+        bench_cost(&model, &cfg);
     }
+    let cfg = ArrayConfig::builtin();
+    let model = default_model(8).expect("default model");
+    bench_verify("resnet20-i8 (cold build)", &cfg, &model, tmp.path(), true);
+    bench_verify("resnet20-i8 (warm ccache)", &cfg, &model, tmp.path(), false);
+    let mut cfg16 = cfg.clone();
+    cfg16.precision = 16;
+    let model16 = default_model(16).expect("default model");
+    bench_verify("resnet20-i16 (warm ccache)", &cfg16, &model16, tmp.path(), false);
 }
