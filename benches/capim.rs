@@ -125,5 +125,11 @@ fn main() {
     let mut cfg16 = cfg.clone();
     cfg16.precision = 16;
     let model16 = default_model(16).expect("default model");
-    bench_verify("resnet20-i16 (warm ccache)", &cfg16, &model16, tmp.path(), false);
+    bench_verify(
+        "resnet20-i16 (warm ccache)",
+        &cfg16,
+        &model16,
+        tmp.path(),
+        false,
+    );
 }

@@ -74,24 +74,26 @@ pub fn run(a: VerifyArgs) -> Result<()> {
         rep.sim_seconds,
         rep.cycles_simulated
     );
-    println!("  cycles per layer (computes / row writes per enabled sub-array):");
-    print!("  {:<8}", "width");
-    for l in &design.model.layers {
-        print!(" {:>24}", l.name);
-    }
-    println!(" {:>10}", "total");
+    // One row per layer, one column per width: cycles [enabled sub-arrays].
+    println!("  cycles per layer [enabled sub-arrays] (RTL counter = cycle model):");
+    print!("  {:<10}", "layer");
     for w in &rep.widths {
-        print!("  {:<8}", w.width);
-        let mut total = 0;
-        for l in &w.layers {
-            total += l.cycles;
-            print!(
-                " {:>24}",
-                format!("{} [{}sa {}/{}]", l.cycles, l.arrays, l.computes, l.writes)
-            );
-        }
-        println!(" {:>10}", total);
+        print!(" {:>16}", format!("w={}", w.width));
     }
+    println!();
+    for (li, l) in design.model.layers.iter().enumerate() {
+        print!("  {:<10}", l.name);
+        for w in &rep.widths {
+            let r = &w.layers[li];
+            print!(" {:>16}", format!("{} [{}]", r.cycles, r.arrays));
+        }
+        println!();
+    }
+    print!("  {:<10}", "total");
+    for w in &rep.widths {
+        print!(" {:>16}", w.layers.iter().map(|r| r.cycles).sum::<u64>());
+    }
+    println!();
     let wis = rep
         .widths
         .iter()
