@@ -15,7 +15,8 @@
 //! and errors), so every line of output is a warning or an error. One Yosys
 //! warning is exempted, under `synth_xilinx` only: `Resizing cell port
 //! <mem>.<BRAM port> from X bits to Y bits.` on the data/parity/write-enable
-//! ports of the block RAMs that Yosys 0.23's own `memory_libmap` created.
+//! and address ports of the block RAMs that Yosys 0.23's own `memory_libmap`
+//! created.
 //! It is printed for every inferred RAMB18E1/RAMB36E1 whose configured width
 //! is narrower than the primitive's widest port, whatever the RTL; any other
 //! warning fails.
@@ -296,9 +297,22 @@ fn image_bits(rtl_dir: &Path, files: &[PathBuf]) -> Result<u64> {
 }
 
 /// Block-RAM primitive ports whose resizing Yosys 0.23 reports for every
-/// block RAM it infers (see the module documentation).
+/// block RAM it infers (see the module documentation). The address ports
+/// are reported (17 to 16 bits) for RAMB18E1s in simple dual-port mode,
+/// e.g. for any `reg [127:0] mem [0:511]` written in 8-bit lanes.
 const BRAM_PORTS: &[&str] = &[
-    "DIADI", "DIBDI", "DIPADIP", "DIPBDIP", "DOADO", "DOBDO", "DOPADOP", "DOPBDOP", "WEA", "WEBWE",
+    "ADDRARDADDR",
+    "ADDRBWRADDR",
+    "DIADI",
+    "DIBDI",
+    "DIPADIP",
+    "DIPBDIP",
+    "DOADO",
+    "DOBDO",
+    "DOPADOP",
+    "DOPBDOP",
+    "WEA",
+    "WEBWE",
 ];
 
 /// Whether `line` is Yosys's report of resizing a port of a block RAM it inferred.
@@ -334,8 +348,14 @@ mod bram_tests {
         assert!(is_bram_port_resizing(
             "Warning: Resizing cell port capim_top.act_mem.0.0.DOBDO from 64 bits to 16 bits."
         ));
+        assert!(is_bram_port_resizing(
+            "Warning: Resizing cell port capim_top.act_mem.0.3.ADDRARDADDR from 17 bits to 16 bits."
+        ));
         assert!(!is_bram_port_resizing(
             "Warning: Resizing cell port capim_top.u_engine.foo from 64 bits to 16 bits."
+        ));
+        assert!(!is_bram_port_resizing(
+            "Warning: Resizing cell port capim_top.u_engine.ADDR from 17 bits to 16 bits."
         ));
         assert!(!is_bram_port_resizing(
             "Warning: Range [263:248] select out of bounds on signal `desc_data'"
