@@ -51,10 +51,10 @@ fn embedded_models_equal_synth() {
 }
 
 #[test]
-fn default_model_is_the_skeleton() {
+fn default_model_is_resnet20() {
     for p in [8u32, 16] {
         let m = default_model(p).unwrap();
-        assert_eq!(m, builtin_model(&format!("skeleton-i{p}")).unwrap());
+        assert_eq!(m, builtin_model(&format!("resnet20-i{p}")).unwrap());
     }
 }
 
@@ -118,7 +118,7 @@ fn save_refuses_invalid_model() {
 
 #[test]
 fn accessors() {
-    let m = default_model(8).unwrap();
+    let m = builtin_model("skeleton-i8").unwrap();
     assert_eq!(m.layer_index("conv2"), Some(2));
     assert_eq!(m.layer_index("nope"), None);
     assert_eq!(m.width_index("0.5").unwrap(), 1);

@@ -2,7 +2,12 @@
 //! (`dtype`, `shape`, `data[i]`), the value and what was expected.
 
 use capim::model::npy::{self, NpyDtype};
-use capim::model::{Model, default_model};
+use capim::model::{Model, builtin_model};
+
+/// The shipped skeleton (input 3x8x8) at precision `p`.
+fn skeleton(p: u32) -> Model {
+    builtin_model(&format!("skeleton-i{p}")).unwrap()
+}
 use npyz::WriterBuilder;
 use std::path::Path;
 
@@ -48,20 +53,20 @@ fn check<T>(r: capim::Result<T>, field: &str, value: &str) -> String {
 
 #[test]
 fn accepts_matching_dtypes() {
-    let m8 = default_model(8).unwrap();
+    let m8 = skeleton(8);
     let (t, batched) = input(&m8, &bytes(&[3, 8, 8], &[-128i8; 192])).unwrap();
     assert_eq!((t.len(), batched), (1, false));
     assert!(t[0].data.iter().all(|&v| v == -128));
     let (t, batched) = input(&m8, &bytes(&[2, 3, 8, 8], &[5i64; 384])).unwrap();
     assert_eq!((t.len(), batched), (2, true));
     input(&m8, &bytes(&[3, 8, 8], &[127i32; 192])).unwrap();
-    let m16 = default_model(16).unwrap();
+    let m16 = skeleton(16);
     input(&m16, &bytes(&[3, 8, 8], &[-32768i16; 192])).unwrap();
 }
 
 #[test]
 fn wrong_dtype() {
-    let m8 = default_model(8).unwrap();
+    let m8 = skeleton(8);
     let m = check(
         input(&m8, &bytes(&[3, 8, 8], &[0f32; 192])),
         "dtype",
@@ -81,7 +86,7 @@ fn wrong_dtype() {
         "dtype",
         "int16",
     );
-    let m16 = default_model(16).unwrap();
+    let m16 = skeleton(16);
     check(
         input(&m16, &bytes(&[3, 8, 8], &[0i8; 192])),
         "dtype",
@@ -91,7 +96,7 @@ fn wrong_dtype() {
 
 #[test]
 fn wrong_shape() {
-    let m8 = default_model(8).unwrap();
+    let m8 = skeleton(8);
     let m = check(
         input(&m8, &bytes(&[4, 8, 8], &[0i8; 256])),
         "shape",
@@ -118,7 +123,7 @@ fn wrong_shape() {
 
 #[test]
 fn out_of_range_values() {
-    let m8 = default_model(8).unwrap();
+    let m8 = skeleton(8);
     let mut d = vec![0i64; 192];
     d[77] = 128;
     let m = check(input(&m8, &bytes(&[3, 8, 8], &d)), "data[77]", "128");
@@ -143,7 +148,7 @@ fn raw_npy(dict: &str, data: &[u8]) -> Vec<u8> {
 
 #[test]
 fn truncated_and_garbage_files() {
-    let m8 = default_model(8).unwrap();
+    let m8 = skeleton(8);
     let full = bytes(&[3, 8, 8], &[1i8; 192]);
     check(input(&m8, &full[..full.len() - 5]), "data", "187 bytes");
     check(input(&m8, b"not an npy file"), "header", "15 bytes");
