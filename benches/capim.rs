@@ -99,9 +99,9 @@ fn bench_verify(name: &str, cfg: &ArrayConfig, model: &Model, tmp: &Path, cold: 
         if cold {
             " (empty ccache)"
         } else if r.build_cached {
-            " (cached)"
+            " (build reused)"
         } else {
-            " (ccache)"
+            " (ccache as the runs before left it)"
         },
         r.sim_seconds,
         r.cycles_simulated,
@@ -120,16 +120,11 @@ fn main() {
     }
     let cfg = ArrayConfig::builtin();
     let model = default_model(8).expect("default model");
-    bench_verify("resnet20-i8 (cold build)", &cfg, &model, tmp.path(), true);
-    bench_verify("resnet20-i8 (warm ccache)", &cfg, &model, tmp.path(), false);
+    bench_verify("resnet20-i8, cold", &cfg, &model, tmp.path(), true);
+    bench_verify("resnet20-i8, warm", &cfg, &model, tmp.path(), false);
     let mut cfg16 = cfg.clone();
     cfg16.precision = 16;
     let model16 = default_model(16).expect("default model");
-    bench_verify(
-        "resnet20-i16 (warm ccache)",
-        &cfg16,
-        &model16,
-        tmp.path(),
-        false,
-    );
+    // Its RTL differs from the 8-bit design's: ccache has nothing of it yet.
+    bench_verify("resnet20-i16", &cfg16, &model16, tmp.path(), false);
 }
