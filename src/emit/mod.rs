@@ -238,7 +238,15 @@ fn manifest(
             "scratch_rows": lay.scratch_rows, "rows_used": lay.rows_used,
             "images": (0..lay.count).map(subarray_file).collect::<Vec<_>>(),
         },
-        "activation_memory": {"words": lay.act_depth, "word_bits": lay.precision, "tensors": lay.tensors},
+        "activation_memory": {
+            "lanes": lay.act_depth,
+            "lanes_per_word": crate::layout::LANES,
+            "lane_bits": lay.precision,
+            "words": lay.act_depth / crate::layout::LANES,
+            "addressing": "lane address = word * lanes_per_word + lane",
+            "tensor_layout": "value (c, y, x), lane k of it: base + (y * width + x) * pixel_stride + c * words + k",
+            "tensors": lay.tensors,
+        },
         "descriptors": {
             "file": "capim_desc.memh", "word_bits": desc_w,
             "index": "layer << ww | width", "fields": fields,
