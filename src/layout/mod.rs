@@ -471,3 +471,58 @@ impl Layout {
         (computes, writes)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::builtin_model;
+
+    /// Regions are word-aligned, disjoint, in order, and every value's lanes
+    /// fall inside its own region; raw outputs take ACC_W / N lanes.
+    #[test]
+    fn activation_regions_are_word_aligned_and_disjoint() {
+        for p in [8u32, 16] {
+            let model = builtin_model(&format!("resnet20-i{p}")).unwrap();
+            let mut cfg = ArrayConfig::builtin();
+            cfg.precision = p;
+            let lay = Layout::new(&cfg, &model, "default").unwrap();
+            let mut next = 0;
+            for t in &lay.tensors {
+                assert_eq!(t.base, next, "{} follows the previous region", t.name);
+                assert_eq!(t.base % LANES, 0, "{}", t.name);
+                assert_eq!(t.pixel_stride % LANES, 0, "{}", t.name);
+                assert!(t.pixel_stride >= t.channels * t.words, "{}", t.name);
+                assert!(t.pixel_stride < t.channels * t.words + LANES, "{}", t.name);
+                let last = t.offset(t.channels - 1, t.height - 1, t.width - 1, t.words - 1);
+                assert_eq!(
+                    last,
+                    (t.height * t.width - 1) * t.pixel_stride + t.channels * t.words - 1
+                );
+                assert!(last < t.lanes(), "{}", t.name);
+                next = t.base + t.lanes();
+            }
+            assert_eq!(lay.act_depth, next);
+            let fc = lay.tensor("fc").unwrap();
+            assert_eq!(fc.words, (ACC_W / p) as usize);
+            assert_eq!(fc.pixel_stride, (10 * fc.words).div_ceil(LANES) * LANES);
+            // 32 channels of a pixel are two words; the next pixel starts after them.
+            let s2 = lay.tensor("s2b1c1").unwrap();
+            assert_eq!((s2.channels, s2.pixel_stride), (32, 32));
+            assert_eq!(s2.offset(5, 0, 1, 0), 32 + 5);
+        }
+    }
+
+    /// Words read per tap: a chunk starting mid-word reads the words it touches.
+    #[test]
+    fn chunk_words_counts_the_words_a_chunk_touches() {
+        let model = builtin_model("resnet20-i8").unwrap();
+        let lay = Layout::new(&ArrayConfig::builtin(), &model, "default").unwrap();
+        let li = model.layer_index("s3b2c1").unwrap();
+        let lm = &lay.layers[li];
+        assert_eq!(lm.cpc, 28); // 256 / 9
+        assert_eq!(lm.chunk_words(0, 64), 2); // channels 0..27: words 0, 1
+        assert_eq!(lm.chunk_words(1, 64), 3); // 28..55: words 1, 2, 3
+        assert_eq!(lm.chunk_words(2, 64), 1); // 56..63: word 3
+        assert_eq!(lm.chunk_words(0, 16), 1); // width 0.25: channels 0..15
+    }
+}
