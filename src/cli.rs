@@ -84,8 +84,8 @@ pub struct LintArgs {
     /// Generated directory to lint.
     #[arg(default_value = "rtl-out")]
     pub dir: PathBuf,
-    /// Yosys script: `generic` (synth), `xilinx` (synth_xilinx, infers block RAM),
-    /// or `auto`: xilinx when the sub-arrays hold more than 64 kbit.
+    /// Yosys script: `generic` (synth; every memory becomes flip-flops, slow),
+    /// `xilinx` (synth_xilinx, infers block RAM), or `auto` (= xilinx).
     #[arg(long, default_value = "auto", value_parser = ["auto", "generic", "xilinx"])]
     pub synth: String,
 }

@@ -2,7 +2,6 @@
 //! generated directory.
 
 use crate::cli::LintArgs;
-use crate::config::ArrayConfig;
 use crate::emit::FILELIST;
 use crate::error::Result;
 use crate::lint::Synth;
@@ -24,18 +23,11 @@ pub fn run(a: LintArgs) -> Result<()> {
     let synth = match a.synth.as_str() {
         "generic" => Synth::Generic,
         "xilinx" => Synth::Xilinx,
-        _ => {
-            // Generic synthesis maps the cell arrays to flip-flops, which takes
-            // minutes beyond a few sub-arrays (DESIGN.md section 7).
-            let cfg = ArrayConfig::load(&a.dir.join(crate::emit::CONFIG_FILE))?;
-            let sa = &cfg.subarray;
-            let bits = sa.count as u64 * sa.rows as u64 * sa.cols as u64;
-            if bits > crate::lint::XILINX_ABOVE_BITS {
-                Synth::Xilinx
-            } else {
-                Synth::Generic
-            }
-        }
+        // Generic synthesis maps every memory of a generated design (the
+        // sub-array cells and the activation memory of 16-lane words) to
+        // flip-flops: 324 s for 4 sub-arrays of 256x32 with the skeleton,
+        // where synth_xilinx, which infers block RAM, takes ~65 s.
+        _ => Synth::Xilinx,
     };
     let rep = crate::lint::lint_with(&a.dir, &files, "capim_top", synth)?;
     for t in &rep.tools {
