@@ -59,12 +59,12 @@ pub struct LayerRun {
     pub layer: String,
     pub cycles: u64,
     pub arrays: usize,
-    pub computes: u64,
-    pub writes: u64,
 }
 
 #[derive(Debug, Clone)]
 pub struct WidthReport {
+    /// Index into the model's widths.
+    pub index: usize,
     pub width: f64,
     pub layers: Vec<LayerRun>,
 }
@@ -275,13 +275,10 @@ fn run_range(
         }
     }
     let runs = if first == last {
-        let (computes, writes) = lay.layer_ops(model, first, wi);
         vec![LayerRun {
             layer: model.layers[first].name.clone(),
             cycles: hw_cycles,
             arrays: lay.layers[first].widths[wi].arrays,
-            computes,
-            writes,
         }]
     } else {
         Vec::new()
@@ -566,6 +563,7 @@ pub fn verify(d: &Design, opts: &Options) -> Result<Report> {
                 report.cycles_simulated += cycles;
                 if mode == Mode::PerLayer {
                     report.widths.push(WidthReport {
+                        index: wi,
                         width: d.model.widths[wi],
                         layers: runs,
                     });

@@ -94,11 +94,7 @@ pub fn run(a: VerifyArgs) -> Result<()> {
         print!(" {:>16}", w.layers.iter().map(|r| r.cycles).sum::<u64>());
     }
     println!();
-    let wis = rep
-        .widths
-        .iter()
-        .map(|w| design.model.width_index(&w.width.to_string()))
-        .collect::<Result<Vec<_>>>()?;
+    let wis: Vec<usize> = rep.widths.iter().map(|w| w.index).collect();
     print!(
         "{}",
         crate::cost::table(&design.layout, &design.model, &wis)
