@@ -9,11 +9,11 @@
 //!   (ccache filled, fresh build directory), simulated cycles per second;
 //!   8-bit, and 16-bit warm.
 
-use capim::config::ArrayConfig;
 use capim::cost;
 use capim::emit;
+use capim::hw::ArrayConfig;
 use capim::model::{Model, default_model};
-use capim::verify::{Design, Options, verify};
+use capim::verify::{Options, verify};
 use std::path::Path;
 use std::time::Instant;
 
@@ -21,15 +21,15 @@ fn bench_gen(model: &Model, cfg: &ArrayConfig, tmp: &Path) {
     let mut best = f64::MAX;
     for k in 0..3 {
         let t = Instant::now();
-        let g = emit::generate(cfg, model, "bench").expect("generate");
-        emit::write_dir(&g, &tmp.join(format!("gen{k}"))).expect("write");
+        let g = emit::generate(cfg, model).expect("generate");
+        emit::OutDir::write(&g, &tmp.join(format!("gen{k}"))).expect("write");
         best = best.min(t.elapsed().as_secs_f64());
     }
     println!("capim gen {}: {:.3} s (best of 3)", model.name, best);
 }
 
 fn bench_cost(model: &Model, cfg: &ArrayConfig) {
-    let g = emit::generate(cfg, model, "bench").expect("generate");
+    let g = emit::generate(cfg, model).expect("generate");
     let lay = &g.layout;
     let last = model.widths.len() - 1;
     let full = cost::network(lay, model, last);
@@ -68,9 +68,10 @@ fn bench_verify(name: &str, cfg: &ArrayConfig, model: &Model, tmp: &Path, cold: 
         "v-{}",
         name.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
     ));
-    let g = emit::generate(cfg, model, "bench").expect("generate");
-    emit::write_dir(&g, &dir).expect("write");
-    let d = Design::open(&dir).expect("open");
+    let g = emit::generate(cfg, model).expect("generate");
+    let d = emit::OutDir::write(&g, &dir)
+        .and_then(|o| o.load())
+        .expect("open");
     let opts = Options {
         widths: Vec::new(),
         seed: 1,

@@ -1,6 +1,6 @@
-//! Command-line interface: clap derive, one function per subcommand.
+//! Command-line interface: the clap types. The subcommands themselves are
+//! in [`crate::cmd`].
 
-use crate::Result;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -129,14 +129,4 @@ pub struct SynthArgs {
     /// Output model JSON path; the safetensors file is written beside it.
     #[arg(long)]
     pub out: PathBuf,
-}
-
-pub fn run(cli: Cli) -> Result<()> {
-    match cli.command {
-        Command::Gen(a) => crate::cmd::generate::run(a),
-        Command::Verify(a) => crate::cmd::verify::run(a),
-        Command::Lint(a) => crate::cmd::lint::run(a),
-        Command::Run(a) => crate::cmd::run::run(a),
-        Command::Model(ModelCommand::Synth(a)) => crate::cmd::model::synth(a),
-    }
 }

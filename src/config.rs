@@ -1,39 +1,16 @@
-//! Array configuration (TOML): the accelerator's size and precision.
+//! The array configuration file (TOML): parsed into the accelerator's
+//! typed description, [`ArrayConfig`] (see [`crate::hw`]). Every error names
+//! the file, the field as a dotted key (`subarray.rows`), the value as
+//! written and what was expected.
 
 use crate::error::{Error, Result};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use crate::hw::{ArrayConfig, SubArray, expected};
 use std::path::Path;
 
 /// Text of the built-in default configuration.
 pub const DEFAULT_TOML: &str = include_str!("../configs/default.toml");
 /// Name used in messages for the built-in default configuration.
 pub const DEFAULT_NAME: &str = "<built-in default config>";
-
-pub const MIN_ROWS: u32 = 16;
-pub const MAX_ROWS: u32 = 4096;
-pub const MIN_COLS: u32 = 16;
-pub const MAX_COLS: u32 = 1024;
-pub const MAX_COUNT: u32 = 256;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SubArray {
-    /// Rows of 1-bit cells.
-    pub rows: u32,
-    /// Columns: bits per row, ANDed and counted per compute cycle.
-    pub cols: u32,
-    /// Number of computational sub-arrays.
-    pub count: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ArrayConfig {
-    /// Datapath operand bits: 8 or 16.
-    pub precision: u32,
-    pub subarray: SubArray,
-}
 
 impl ArrayConfig {
     /// The built-in default configuration.
@@ -84,6 +61,7 @@ impl ArrayConfig {
         };
         known_keys(sub, "subarray.", &["rows", "cols", "count"], origin)?;
         let cfg = ArrayConfig {
+            origin: origin.display().to_string(),
             precision,
             subarray: SubArray {
                 rows: uint(sub, "subarray.", "rows", origin)?,
@@ -91,52 +69,8 @@ impl ArrayConfig {
                 count: uint(sub, "subarray.", "count", origin)?,
             },
         };
-        cfg.validate(origin)?;
+        cfg.validate()?;
         Ok(cfg)
-    }
-
-    /// Checks every field against the limits the generator supports.
-    pub fn validate(&self, origin: &Path) -> Result<()> {
-        let sa = &self.subarray;
-        for (field, v) in [
-            ("precision", self.precision),
-            ("subarray.rows", sa.rows),
-            ("subarray.cols", sa.cols),
-            ("subarray.count", sa.count),
-        ] {
-            if !supported(field, v) {
-                return Err(Error::invalid(origin, field, v, expected(field)));
-            }
-        }
-        Ok(())
-    }
-
-    /// SHA-256 of the canonical (JSON) form of the configuration, hex.
-    pub fn hash(&self) -> String {
-        let canon = serde_json::to_string(self).expect("config serializes");
-        hex(&Sha256::digest(canon.as_bytes()))
-    }
-}
-
-/// Whether `v` is a supported value of the numeric field `field`.
-fn supported(field: &str, v: u32) -> bool {
-    match field {
-        "precision" => v == 8 || v == 16,
-        "subarray.rows" => (MIN_ROWS..=MAX_ROWS).contains(&v),
-        "subarray.cols" => (MIN_COLS..=MAX_COLS).contains(&v) && v.is_power_of_two(),
-        "subarray.count" => (1..=MAX_COUNT).contains(&v),
-        _ => true,
-    }
-}
-
-/// What the numeric field `field` accepts, in words.
-fn expected(field: &str) -> String {
-    match field {
-        "precision" => "8 or 16".to_string(),
-        "subarray.rows" => format!("{MIN_ROWS} ..= {MAX_ROWS}"),
-        "subarray.cols" => format!("a power of two in {MIN_COLS} ..= {MAX_COLS}"),
-        "subarray.count" => format!("1 ..= {MAX_COUNT}"),
-        _ => "a non-negative integer".to_string(),
     }
 }
 
@@ -230,11 +164,6 @@ fn key_path_at(text: &str, at: usize) -> String {
     } else {
         table
     }
-}
-
-/// Lower-case hex of a byte slice.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

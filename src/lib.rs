@@ -8,9 +8,11 @@ pub mod cosim;
 pub mod cost;
 pub mod emit;
 pub mod error;
+pub mod hw;
 pub mod layout;
 pub mod lint;
 pub mod model;
+pub mod tools;
 pub mod verify;
 
 pub use error::{Error, Result};

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use crate::cosim::{first_lines, require_tool, resolve, verilator::run_merged};
+use crate::tools::{first_lines, require_tool, resolve, run_merged};
 use crate::{Error, Result};
 
 /// Memory bits above which [`Synth::Auto`] picks `synth_xilinx`: Yosys's

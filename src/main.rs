@@ -5,7 +5,7 @@ use clap::Parser;
 
 fn main() {
     let cli = capim::cli::Cli::parse();
-    match capim::cli::run(cli) {
+    match capim::cmd::run(cli) {
         Ok(()) => {}
         Err(e) => {
             eprintln!("error: {e}");

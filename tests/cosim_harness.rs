@@ -384,7 +384,7 @@ fn lint_rejects_bad_input_without_running() {
     assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
     assert_eq!(err.exit_code(), 2);
     assert!(matches!(
-        cosim::require_tool("capim-no-such-tool-on-path"),
+        capim::tools::require_tool("capim-no-such-tool-on-path"),
         Err(Error::MissingTool { .. })
     ));
 }

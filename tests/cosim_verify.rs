@@ -1,8 +1,8 @@
 //! End-to-end co-simulation: `capim verify` on generated RTL, and proof that
 //! the verification catches planted faults (DESIGN.md section 6).
 
-use capim::config::ArrayConfig;
 use capim::emit;
+use capim::hw::ArrayConfig;
 use capim::layout::decode::{decode_weights, parse_subarray};
 use capim::model::{Model, builtin_model};
 use std::path::{Path, PathBuf};
@@ -106,9 +106,9 @@ fn flipped_weight_bit_is_caught() {
     // conv0, output channel 0 lives in sub-array 0, slot 0; its bit-plane 0
     // of input channel 0, tap (0,0) is column 0 of the layer's first row.
     let (cfg, model) = small_design(8);
-    let g = emit::generate(&cfg, &model, "default").unwrap();
+    let g = emit::generate(&cfg, &model).unwrap();
     let row = g.layout.layers[0].wrow_base;
-    let p = dir.join(emit::subarray_file(0));
+    let p = dir.join(emit::outdir::subarray_file(0));
     let img = std::fs::read_to_string(&p).unwrap();
     let mut lines: Vec<String> = img.lines().map(String::from).collect();
     let last = lines[row].pop().unwrap();
@@ -254,11 +254,11 @@ fn weight_image_decodes_back_to_the_model() {
     for p in [8u32, 16] {
         let dir = gen_into(tmp.path(), p);
         let (cfg, model) = small_design(p);
-        let g = emit::generate(&cfg, &model, "default").unwrap();
+        let g = emit::generate(&cfg, &model).unwrap();
         let lay = &g.layout;
         let mut images: Vec<_> = (0..lay.count)
             .map(|a| {
-                let f = dir.join(emit::subarray_file(a));
+                let f = dir.join(emit::outdir::subarray_file(a));
                 parse_subarray(
                     &std::fs::read_to_string(&f).unwrap(),
                     lay.rows,

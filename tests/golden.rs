@@ -7,8 +7,6 @@
 //! diff; accept an intended change with `INSTA_UPDATE=always cargo test
 //! --test golden` (or `cargo insta review`).
 
-mod common;
-
 use sha2::{Digest, Sha256};
 use std::path::Path;
 
@@ -39,18 +37,21 @@ fn golden(precision: u32) {
     let t = tempfile::tempdir().unwrap();
     let out = t.path().join("rtl");
     let model = format!("models/skeleton-i{precision}.json");
-    let o = common::capim(&[
-        "gen",
-        "--config",
-        "configs/small.toml",
-        "--precision",
-        &precision.to_string(),
-        "--model",
-        &model,
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", common::text(&o));
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_capim"))
+        .args([
+            "gen",
+            "--config",
+            "configs/small.toml",
+            "--precision",
+            &precision.to_string(),
+            "--model",
+            &model,
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let names = files(&out);
     let mut sums = String::new();
     for name in &names {

@@ -2,24 +2,12 @@
 //! generated directory.
 
 use crate::cli::LintArgs;
-use crate::emit::FILELIST;
+use crate::emit::OutDir;
 use crate::error::Result;
 use crate::lint::Synth;
-use std::path::PathBuf;
-
-/// The filelist of a generated directory.
-pub fn filelist(dir: &std::path::Path) -> Result<Vec<PathBuf>> {
-    let text = crate::cmd::generate::read_generated(dir, FILELIST)?;
-    Ok(String::from_utf8_lossy(&text)
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(PathBuf::from)
-        .collect())
-}
 
 pub fn run(a: LintArgs) -> Result<()> {
-    let files = filelist(&a.dir)?;
+    let files = OutDir::new(&a.dir).filelist()?;
     let synth = match a.synth.as_str() {
         "generic" => Synth::Generic,
         "xilinx" => Synth::Xilinx,

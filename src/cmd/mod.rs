@@ -1,6 +1,23 @@
-//! One file per subcommand.
-pub mod generate;
-pub mod lint;
-pub mod model;
-pub mod run;
-pub mod verify;
+//! The subcommands, one file each, and their dispatch. Library modules never
+//! import from here; `cli` holds only the clap types.
+
+mod design;
+mod generate;
+mod lint;
+mod model;
+mod run;
+mod verify;
+
+use crate::Result;
+use crate::cli::{Cli, Command, ModelCommand};
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Gen(a) => generate::run(a),
+        Command::Verify(a) => verify::run(a),
+        Command::Lint(a) => lint::run(a),
+        Command::Run(a) => run::run(a),
+        Command::Model(ModelCommand::Synth(a)) => model::synth(a),
+    }
+}

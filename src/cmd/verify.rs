@@ -2,28 +2,27 @@
 //! Verilator, co-simulate every layer at every width, compare bit-exactly.
 
 use crate::cli::VerifyArgs;
-use crate::emit;
+use crate::emit::{self, OutDir};
 use crate::error::Result;
-use crate::verify::{self, Design, Options};
+use crate::verify::{self, Options};
 use std::time::Instant;
 
 pub fn run(a: VerifyArgs) -> Result<()> {
     let t0 = Instant::now();
-    let dir = match &a.from {
-        Some(d) => d.clone(),
+    let out = match &a.from {
+        Some(d) => OutDir::new(d),
         None => {
-            let d = crate::cmd::generate::load_design(&a.design)?;
+            let (cfg, model) = super::design::load(&a.design)?;
             // Check the request and the tools before writing anything.
             for w in &a.widths {
-                d.model.width_index_as(w, "--widths")?;
+                model.width_index_as(w, "--widths")?;
             }
-            crate::cosim::require_tool("verilator")?;
-            let g = emit::generate(&d.cfg, &d.model, &d.cfg_name)?;
-            emit::write_dir(&g, &a.out)?;
-            a.out.clone()
+            crate::tools::require_tool("verilator")?;
+            let g = emit::generate(&cfg, &model)?;
+            OutDir::write(&g, &a.out)?
         }
     };
-    let design = Design::open(&dir)?;
+    let design = out.load()?;
     let widths = a
         .widths
         .iter()
@@ -58,7 +57,7 @@ pub fn run(a: VerifyArgs) -> Result<()> {
     };
     println!(
         "capim verify: {} -- model `{}`, {}-bit, {} sub-arrays of {}x{}, seed {}",
-        dir.display(),
+        out.path().display(),
         design.model.name,
         design.cfg.precision,
         design.layout.count,

@@ -29,7 +29,8 @@ use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
-use super::{HARNESS_CPP, TOP, first_lines, require_tool, resolve};
+use super::{HARNESS_CPP, TOP};
+use crate::tools::{find_tool, first_lines, require_tool, resolve, run_merged};
 use crate::{Error, Result};
 
 /// Name of the harness executable inside the build directory.
@@ -140,7 +141,7 @@ pub fn build(rtl_dir: &Path, filelist: &[PathBuf], build_dir: &Path) -> Result<B
         .arg(&harness)
         .current_dir(&build_dir)
         .stdin(Stdio::null());
-    if super::find_tool("ccache").is_some() {
+    if find_tool("ccache").is_some() {
         cmd.env("OBJCACHE", "ccache");
     }
     let (status, output) = run_merged(&mut cmd, &build_dir)?;
@@ -196,30 +197,4 @@ fn stamp(
         field(&text);
     }
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// Runs `cmd` with stdout and stderr going to one temporary file (so their
-/// order is kept) and returns the exit status and the combined output.
-pub(crate) fn run_merged(
-    cmd: &mut Command,
-    tmp_dir: &Path,
-) -> Result<(std::process::ExitStatus, String)> {
-    use std::io::{Read, Seek};
-    let tool = cmd.get_program().to_string_lossy().into_owned();
-    let mut log = tempfile::tempfile_in(tmp_dir).map_err(|e| Error::io(tmp_dir, e))?;
-    let out = log.try_clone().map_err(|e| Error::io(tmp_dir, e))?;
-    let err = log.try_clone().map_err(|e| Error::io(tmp_dir, e))?;
-    let status = cmd
-        .stdout(out)
-        .stderr(err)
-        .status()
-        .map_err(|e| Error::ToolFailed {
-            tool: tool.clone(),
-            msg: format!("could not start: {e}"),
-        })?;
-    let mut bytes = Vec::new();
-    log.rewind()
-        .and_then(|_| log.read_to_end(&mut bytes))
-        .map_err(|e| Error::io(tmp_dir, e))?;
-    Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
 }

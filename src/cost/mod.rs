@@ -1,6 +1,10 @@
 //! Analytic cost model: cycles (exact, checked against the RTL), AND work,
 //! active array-cycles and utilization per layer and width.
 
+pub mod cycles;
+
+pub use cycles::{layer_cycles, layer_ops};
+
 use crate::layout::Layout;
 use crate::model::Model;
 use serde::Serialize;
@@ -45,7 +49,7 @@ pub fn layer(lay: &Layout, model: &Model, li: usize, wi: usize) -> Cost {
     let wm = &lay.layers[li].widths[wi];
     let (ho, wo) = model.out_hw(li);
     let n = lay.precision as u64;
-    let cycles = lay.layer_cycles(model, li, wi);
+    let cycles = layer_cycles(lay, model, li, wi);
     Cost {
         cycles,
         active_array_cycles: (cycles - 1) * wm.arrays as u64,

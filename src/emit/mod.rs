@@ -2,65 +2,77 @@
 //! a configuration and model, and writes the generated directory atomically
 //! (temp dir, then rename) with a manifest that documents the mapping.
 
-use crate::config::{ArrayConfig, hex};
+pub mod outdir;
+
+pub use outdir::{Design, OutDir};
+
 use crate::error::{Error, Result};
+use crate::hw::desc::{self, DescField};
+use crate::hw::regs::{self, RowWindow};
+use crate::hw::{ArrayConfig, ConvEngine, LANE_BITS, SubArray, Widths, clog2, hex, raw_words};
 use crate::layout::Layout;
-use crate::layout::images::{
-    desc_fields, desc_memh, desc_width, quant_memh, subarray_images, subarray_memh,
-};
+use crate::layout::images::{desc_memh, quant_memh, subarray_images, subarray_memh};
 use crate::model::Model;
-use minijinja::{Environment, UndefinedBehavior, context};
+use minijinja::{Environment, UndefinedBehavior};
+use outdir::{
+    CONFIG_FILE, DESC_FILE, FILELIST, MANIFEST, MODEL_DIR, MODEL_JSON, MODEL_WEIGHTS, QUANT_FILE,
+    subarray_file,
+};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-/// Templates, embedded so capim works from any directory.
-const TEMPLATES: &[(&str, &str)] = &[
-    ("capim_top", include_str!("../../templates/capim_top.v.j2")),
-    (
-        "capim_conv_engine",
-        include_str!("../../templates/capim_conv_engine.v.j2"),
-    ),
-    (
-        "capim_subarray",
-        include_str!("../../templates/capim_subarray.v.j2"),
-    ),
-    (
-        "capim_shift_acc",
-        include_str!("../../templates/capim_shift_acc.v.j2"),
-    ),
-    (
-        "capim_gating",
-        include_str!("../../templates/capim_gating.v.j2"),
-    ),
-    (
-        "capim_requant",
-        include_str!("../../templates/capim_requant.v.j2"),
-    ),
-];
-
-/// Verilog sources in compile order (the filelist).
-pub const RTL_FILES: &[&str] = &[
-    "capim_subarray.v",
-    "capim_shift_acc.v",
-    "capim_gating.v",
-    "capim_requant.v",
-    "capim_conv_engine.v",
-    "capim_top.v",
-];
-
-pub const MANIFEST: &str = "manifest.json";
-pub const FILELIST: &str = "filelist.f";
-pub const MODEL_DIR: &str = "model";
-pub const CONFIG_FILE: &str = "config.toml";
-/// Directory (inside the output directory) where Verilator builds; kept across regenerations.
-pub const BUILD_DIR: &str = "obj_dir";
-
-/// Name of the weight image of sub-array `a`.
-pub fn subarray_file(a: usize) -> String {
-    format!("capim_sa_{a:03}.memh")
+/// Where a Verilog file's text comes from.
+enum Source {
+    /// A fixed library cell (`templates/cells/*.v`), parameterized by
+    /// Verilog parameters only; written with the header prepended.
+    Cell(&'static str),
+    /// A minijinja template (`templates/*.v.j2`) rendered with [`Ctx`].
+    Template(&'static str),
 }
+
+/// One generated Verilog module.
+pub struct RtlFile {
+    pub module: &'static str,
+    source: Source,
+}
+
+impl RtlFile {
+    /// The file it is written to: `<module>.v`.
+    pub fn file(&self) -> String {
+        format!("{}.v", self.module)
+    }
+}
+
+/// Every Verilog module of the design, in compile order (the filelist).
+/// Sources are embedded so capim works from any directory.
+pub const RTL: &[RtlFile] = &[
+    RtlFile {
+        module: "capim_subarray",
+        source: Source::Cell(include_str!("../../templates/cells/capim_subarray.v")),
+    },
+    RtlFile {
+        module: "capim_shift_acc",
+        source: Source::Cell(include_str!("../../templates/cells/capim_shift_acc.v")),
+    },
+    RtlFile {
+        module: "capim_gating",
+        source: Source::Cell(include_str!("../../templates/cells/capim_gating.v")),
+    },
+    RtlFile {
+        module: "capim_requant",
+        source: Source::Cell(include_str!("../../templates/cells/capim_requant.v")),
+    },
+    RtlFile {
+        module: "capim_conv_engine",
+        source: Source::Template(include_str!("../../templates/capim_conv_engine.v.j2")),
+    },
+    RtlFile {
+        module: "capim_top",
+        source: Source::Template(include_str!("../../templates/capim_top.v.j2")),
+    },
+];
 
 /// Everything `capim gen` writes, in memory: file name -> contents.
 pub struct Generated {
@@ -68,15 +80,56 @@ pub struct Generated {
     pub layout: Layout,
 }
 
-#[derive(Serialize, Clone)]
+/// One sub-array instance of the top.
+#[derive(Serialize)]
 struct ArrayCtx {
     idx: usize,
     file: String,
 }
 
+/// The descriptor word as the engine template sees it.
+#[derive(Serialize)]
+struct DescCtx {
+    fields: Vec<DescField>,
+    width: u32,
+}
+
+/// The convolution engine's periphery as the templates see it.
+#[derive(Serialize)]
+struct EngineCtx {
+    #[serde(flatten)]
+    engine: ConvEngine,
+    /// log2 of the lanes per activation word.
+    lane_bits: u32,
+    /// Lanes of one raw (requant = none) output, and the bits to count them.
+    raw_words: usize,
+    raw_words_bits: u32,
+}
+
+/// What the templates receive: typed structs, no loose numbers.
+#[derive(Serialize)]
+struct Ctx<'a> {
+    header: &'a str,
+    /// RTL bit widths (`w.aw`, `w.rw`, ...).
+    w: &'a Widths,
+    /// Sub-array geometry and count (`sa.rows`, `sa.cols`, `sa.count`).
+    sa: &'a SubArray,
+    engine: EngineCtx,
+    desc: DescCtx,
+    /// The register map (`regs.ctrl.lit`, `regs.list`).
+    regs: serde_json::Value,
+    /// Where rows sit in the ROW window (`row.word_bits`, `row.sa_lo`).
+    row: RowWindow,
+    /// INFO register value, 8 hex digits.
+    info_hex: String,
+    arrays: Vec<ArrayCtx>,
+    /// Indices from `count` up to `2^sw` (unused decode slots).
+    pad_arrays: Vec<usize>,
+}
+
 /// Renders the RTL, images, manifest and filelist.
-pub fn generate(cfg: &ArrayConfig, model: &Model, cfg_name: &str) -> Result<Generated> {
-    let lay = Layout::new(cfg, model, cfg_name)?;
+pub fn generate(cfg: &ArrayConfig, model: &Model) -> Result<Generated> {
+    let lay = Layout::new(cfg, model)?;
     let w = &lay.widths;
     // The copy in the output directory is `model/model.json` + `model/model.safetensors`.
     let mut stored = model.clone();
@@ -97,77 +150,72 @@ pub fn generate(cfg: &ArrayConfig, model: &Model, cfg_name: &str) -> Result<Gene
         model_hash
     );
 
-    let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    for (name, src) in TEMPLATES {
-        env.add_template(name, src)
-            .map_err(|e| Error::io(format!("templates/{name}.v.j2"), e))?;
-    }
-    let fields = desc_fields(&lay);
-    let desc_w = desc_width(&fields);
-    let arrays: Vec<ArrayCtx> = (0..lay.count)
-        .map(|a| ArrayCtx {
-            idx: a,
-            file: subarray_file(a),
-        })
-        .collect();
-    let pad_arrays: Vec<usize> = (lay.count..(1usize << w.sw)).collect();
-    let wdw = if lay.cols > 32 {
-        crate::layout::clog2(lay.cols as u64 / 32)
-    } else {
-        0
-    };
-    let rd_row_lo = wdw;
-    let rd_sa_lo = wdw + w.rw;
-    let info = (cfg.precision << 24) | ((model.widths.len() as u32) << 16) | lay.count as u32;
-    let ctx = context! {
-        header => header,
-        n => w.n, nsa => lay.count, rows => lay.rows, cols => lay.cols,
-        rw => w.rw, cnt_w => w.cnt_w, sw => w.sw, aw => w.aw, qaw => w.qaw,
-        lw => w.lw, ww => w.ww, desc_w => desc_w, acc_w => w.acc_w, plw => w.plw, clw => w.clw, lv => crate::layout::LANE_BITS,
-        id_hex => "ca900002", info_hex => format!("{info:08x}"),
-        desc_fields => minijinja::Value::from(minijinja::value::Serde(&fields)), arrays => minijinja::Value::from(minijinja::value::Serde(&arrays)), pad_arrays => pad_arrays,
-        wdw => wdw, rd_row_lo => rd_row_lo, rd_sa_lo => rd_sa_lo,
-        raww => crate::layout::raw_words(cfg.precision),
-        rkw => crate::layout::clog2(crate::layout::raw_words(cfg.precision) as u64),
+    let fields = desc::layout(w);
+    let raw = raw_words(cfg.precision);
+    let ctx = Ctx {
+        header: &header,
+        w,
+        sa: &cfg.subarray,
+        engine: EngineCtx {
+            engine: cfg.engine(),
+            lane_bits: LANE_BITS,
+            raw_words: raw,
+            raw_words_bits: clog2(raw as u64),
+        },
+        desc: DescCtx {
+            width: desc::width(&fields),
+            fields: fields.clone(),
+        },
+        regs: regs::template_ctx(w),
+        row: RowWindow::new(&cfg.subarray, w),
+        info_hex: format!(
+            "{:08x}",
+            regs::info_value(cfg.precision, model.widths.len(), lay.count)
+        ),
+        arrays: (0..lay.count)
+            .map(|a| ArrayCtx {
+                idx: a,
+                file: subarray_file(a),
+            })
+            .collect(),
+        pad_arrays: (lay.count..(1usize << w.sw)).collect(),
     };
 
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    for (name, _) in TEMPLATES {
-        let t = env.get_template(name).expect("template registered");
-        let mut text = t
-            .render(&ctx)
-            .map_err(|e| Error::io(format!("templates/{name}.v.j2"), format!("{e:#}")))?;
+    for f in RTL {
+        let mut text = match f.source {
+            Source::Cell(src) => format!("{header}\n{src}"),
+            Source::Template(src) => {
+                let name = format!("templates/{}.v.j2", f.module);
+                env.render_named_str(
+                    &name,
+                    src,
+                    minijinja::Value::from(minijinja::value::Serde(&ctx)),
+                )
+                .map_err(|e| Error::io(&name, format!("{e:#}")))?
+            }
+        };
         if !text.ends_with('\n') {
             text.push('\n');
         }
-        files.insert(format!("{name}.v"), text.into_bytes());
+        files.insert(f.file(), text.into_bytes());
     }
     let images = subarray_images(&lay, model);
     for (a, img) in images.iter().enumerate() {
         files.insert(subarray_file(a), subarray_memh(img).into_bytes());
     }
-    files.insert(
-        "capim_desc.memh".into(),
-        desc_memh(&lay, model).into_bytes(),
-    );
-    files.insert(
-        "capim_quant.memh".into(),
-        quant_memh(&lay, model).into_bytes(),
-    );
-    let mut filelist = String::new();
-    for f in RTL_FILES {
-        filelist.push_str(f);
-        filelist.push('\n');
-    }
+    files.insert(DESC_FILE.into(), desc_memh(&lay, model).into_bytes());
+    files.insert(QUANT_FILE.into(), quant_memh(&lay, model).into_bytes());
+    let filelist: String = RTL.iter().map(|f| f.file() + "\n").collect();
     files.insert(FILELIST.into(), filelist.into_bytes());
     let cfg_toml = toml::to_string(cfg).map_err(|e| Error::io(CONFIG_FILE, e))?;
     files.insert(CONFIG_FILE.into(), cfg_toml.into_bytes());
-    let model_stem = "model";
-    files.insert(format!("{MODEL_DIR}/{model_stem}.json"), model_json);
-    files.insert(format!("{MODEL_DIR}/{model_stem}.safetensors"), model_st);
+    files.insert(MODEL_JSON.into(), model_json);
+    files.insert(MODEL_WEIGHTS.into(), model_st);
 
-    let manifest = manifest(cfg, model, &lay, &fields, desc_w, &model_hash, &files);
+    let manifest = manifest(cfg, model, &lay, &fields, &model_hash, &files);
     files.insert(
         MANIFEST.into(),
         (serde_json::to_string_pretty(&manifest).expect("manifest serializes") + "\n").into_bytes(),
@@ -179,8 +227,7 @@ fn manifest(
     cfg: &ArrayConfig,
     model: &Model,
     lay: &Layout,
-    fields: &[crate::layout::images::DescField],
-    desc_w: u32,
+    fields: &[DescField],
     model_hash: &str,
     files: &BTreeMap<String, Vec<u8>>,
 ) -> serde_json::Value {
@@ -227,7 +274,7 @@ fn manifest(
         "config_sha256": cfg.hash(),
         "model": {
             "name": model.name,
-            "json": format!("{MODEL_DIR}/model.json"),
+            "json": MODEL_JSON,
             "sha256": model_hash,
             "source": model.path.file_name().map(|f| f.to_string_lossy().to_string()),
         },
@@ -240,68 +287,21 @@ fn manifest(
         },
         "activation_memory": {
             "lanes": lay.act_depth,
-            "lanes_per_word": crate::layout::LANES,
+            "lanes_per_word": crate::hw::LANES,
             "lane_bits": lay.precision,
-            "words": lay.act_depth / crate::layout::LANES,
+            "words": lay.act_depth / crate::hw::LANES,
             "addressing": "lane address = word * lanes_per_word + lane",
             "tensor_layout": "value (c, y, x), lane k of it: base + (y * width + x) * pixel_stride + c * words + k",
             "tensors": lay.tensors,
         },
         "descriptors": {
-            "file": "capim_desc.memh", "word_bits": desc_w,
-            "index": "layer << ww | width", "fields": fields,
+            "file": DESC_FILE, "word_bits": desc::width(fields),
+            "index": "layer << ww | width", "fields": desc::manifest(fields),
         },
-        "quant": {"file": "capim_quant.memh", "word": "{bias[47:0], M[15:0]}", "entries": lay.quant_depth},
+        "registers": regs::manifest(),
+        "quant": {"file": QUANT_FILE, "word": "{bias[47:0], M[15:0]}", "entries": lay.quant_depth},
         "layers": layers,
         "images_sha256": sha,
         "filelist": FILELIST,
     })
-}
-
-/// Writes `generated` into `out` atomically: a temp dir beside it, renamed
-/// into place. An existing Verilator build dir inside `out` is carried over.
-pub fn write_dir(g: &Generated, out: &Path) -> Result<()> {
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".capim-gen-")
-        .tempdir_in(&parent)
-        .map_err(|e| Error::io(&parent, e))?;
-    for (name, data) in &g.files {
-        let p = tmp.path().join(name);
-        if let Some(d) = p.parent() {
-            std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
-        }
-        std::fs::write(&p, data).map_err(|e| Error::io(&p, e))?;
-    }
-    if out.exists() {
-        if !out.join(MANIFEST).exists()
-            && std::fs::read_dir(out)
-                .map(|mut d| d.next().is_some())
-                .unwrap_or(false)
-        {
-            return Err(Error::invalid(
-                out,
-                "--out",
-                out.display(),
-                "an empty directory or one written by `capim gen` (it has no manifest.json; refusing to replace it)",
-            ));
-        }
-        let old_build = out.join(BUILD_DIR);
-        if old_build.is_dir() {
-            let _ = std::fs::rename(&old_build, tmp.path().join(BUILD_DIR));
-        }
-        let trash = parent.join(format!(".capim-old-{}", std::process::id()));
-        std::fs::rename(out, &trash).map_err(|e| Error::io(out, e))?;
-        let kept = tmp.keep();
-        std::fs::rename(&kept, out).map_err(|e| Error::io(out, e))?;
-        let _ = std::fs::remove_dir_all(&trash);
-    } else {
-        let kept = tmp.keep();
-        std::fs::rename(&kept, out).map_err(|e| Error::io(out, e))?;
-    }
-    Ok(())
 }

@@ -2,8 +2,8 @@
 //! the sub-array images, so a layout can be checked against its model.
 
 use super::Layout;
-use super::images::Bits;
 use crate::error::{Error, Result};
+use crate::hw::Bits;
 use crate::model::{Model, Op};
 use std::path::Path;
 

@@ -24,32 +24,10 @@
 pub mod decode;
 pub mod images;
 
-use crate::config::ArrayConfig;
 use crate::error::{Error, Result};
+use crate::hw::{ACC_W, ArrayConfig, LANES, Widths, bits_for, clog2, raw_words};
 use crate::model::{Model, Op};
 use serde::Serialize;
-
-/// Bits of the shift-add accumulator.
-pub const ACC_W: u32 = 48;
-
-/// Values per activation-memory word (a power of two).
-pub const LANES: usize = 16;
-/// log2(LANES).
-pub const LANE_BITS: u32 = LANES.trailing_zeros();
-
-/// ceil(log2(x)) for x >= 1, i.e. the bits needed to index `x` items.
-pub fn clog2(x: u64) -> u32 {
-    if x <= 1 {
-        0
-    } else {
-        64 - (x - 1).leading_zeros()
-    }
-}
-
-/// Bits needed to hold the value `v`.
-pub fn bits_for(v: u64) -> u32 {
-    64 - v.leading_zeros()
-}
 
 /// Mapping of one layer at one width.
 #[derive(Debug, Clone, Serialize)]
@@ -166,27 +144,6 @@ impl TensorRegion {
     }
 }
 
-/// Memory words of one raw (requant = none) output: the 48-bit `acc + bias`.
-pub fn raw_words(precision: u32) -> usize {
-    (ACC_W / precision) as usize
-}
-
-/// Bit widths of the generated RTL.
-#[derive(Debug, Clone, Serialize)]
-pub struct Widths {
-    pub n: u32,
-    pub plw: u32,
-    pub rw: u32,
-    pub cnt_w: u32,
-    pub sw: u32,
-    pub clw: u32,
-    pub aw: u32,
-    pub qaw: u32,
-    pub lw: u32,
-    pub ww: u32,
-    pub acc_w: u32,
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct Layout {
     pub precision: u32,
@@ -205,7 +162,8 @@ pub struct Layout {
 
 impl Layout {
     /// Maps `model` onto the array of `cfg`; says what is missing if it does not fit.
-    pub fn new(cfg: &ArrayConfig, model: &Model, cfg_name: &str) -> Result<Layout> {
+    pub fn new(cfg: &ArrayConfig, model: &Model) -> Result<Layout> {
+        let cfg_name = &cfg.origin;
         let n = cfg.precision as usize;
         if model.precision != cfg.precision {
             return Err(Error::invalid(
@@ -330,7 +288,7 @@ impl Layout {
         let rows_used = next_row;
         if rows_used > rows {
             // Smallest array count that would fit, if any.
-            let max_count = crate::config::MAX_COUNT as usize;
+            let max_count = crate::hw::MAX_COUNT as usize;
             let need_count = (count..=max_count).find(|&c| {
                 let used: usize = layers
                     .iter()
@@ -425,51 +383,6 @@ impl Layout {
     pub fn tensor(&self, name: &str) -> Option<&TensorRegion> {
         self.tensors.iter().find(|t| t.name == name)
     }
-
-    /// Busy cycles the engine takes for layer `li` at width `wi` (exact).
-    pub fn layer_cycles(&self, model: &Model, li: usize, wi: usize) -> u64 {
-        let lm = &self.layers[li];
-        let wm = &lm.widths[wi];
-        let n = self.precision as u64;
-        let l = &model.layers[li];
-        if l.op == Op::Gap {
-            // per channel: start, one read per input position, last read, requantize
-            let (h, w) = model.in_hw(li);
-            return 1 + wm.cout_active as u64 * ((h * w) as u64 + 3);
-        }
-        let (ho, wo) = model.out_hw(li);
-        let positions = (ho * wo) as u64;
-        let raw = if l.requant.is_none() {
-            raw_words(self.precision) as u64
-        } else {
-            0
-        };
-        // per chunk: start, one read per tap and activation word, last read, N row writes
-        let mut gather = 0u64;
-        for c in 0..wm.chunks {
-            gather += 1 + (lm.ksize * lm.chunk_words(c, wm.cin_active)) as u64 + 1 + n;
-        }
-        // per slot: start, computes, drain, then one requantization per array
-        // and a last write (raw outputs: two cycles per array, then the words)
-        let rq = if raw > 0 {
-            2 * wm.arrays as u64
-        } else {
-            wm.arrays as u64 + 1
-        };
-        let per_slot = 1 + wm.chunks as u64 * n * n + 1 + rq;
-        1 + positions * (gather + wm.slots as u64 * per_slot + wm.cout_active as u64 * raw)
-    }
-
-    /// (computes, row writes) every enabled sub-array performs for layer `li` at width `wi`.
-    pub fn layer_ops(&self, model: &Model, li: usize, wi: usize) -> (u64, u64) {
-        let wm = &self.layers[li].widths[wi];
-        let n = self.precision as u64;
-        let (ho, wo) = model.out_hw(li);
-        let positions = (ho * wo) as u64;
-        let writes = positions * wm.chunks as u64 * n;
-        let computes = positions * wm.slots as u64 * wm.chunks as u64 * n * n;
-        (computes, writes)
-    }
 }
 
 #[cfg(test)]
@@ -485,7 +398,7 @@ mod tests {
             let model = builtin_model(&format!("resnet20-i{p}")).unwrap();
             let mut cfg = ArrayConfig::builtin();
             cfg.precision = p;
-            let lay = Layout::new(&cfg, &model, "default").unwrap();
+            let lay = Layout::new(&cfg, &model).unwrap();
             let mut next = 0;
             for t in &lay.tensors {
                 assert_eq!(t.base, next, "{} follows the previous region", t.name);
@@ -516,7 +429,7 @@ mod tests {
     #[test]
     fn chunk_words_counts_the_words_a_chunk_touches() {
         let model = builtin_model("resnet20-i8").unwrap();
-        let lay = Layout::new(&ArrayConfig::builtin(), &model, "default").unwrap();
+        let lay = Layout::new(&ArrayConfig::builtin(), &model).unwrap();
         let li = model.layer_index("s3b2c1").unwrap();
         let lm = &lay.layers[li];
         assert_eq!(lm.cpc, 28); // 256 / 9

@@ -1,4 +1,3 @@
-{{ header }}
 // SOT-MRAM computational sub-array (DESIGN.md section 3).
 // ROWS x COLS non-volatile 1-bit cells. Per cycle one of: nothing, write one
 // row, read one row, or compute: activate rows row_a and row_b together, the

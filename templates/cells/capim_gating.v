@@ -1,4 +1,3 @@
-{{ header }}
 // Channel-gating controller. The weight layout places a layer's output
 // channels so that, at every width, the active ones occupy the first
 // n_active sub-arrays; the others are disabled for the whole layer.

@@ -1,4 +1,3 @@
-{{ header }}
 // Requantization (DESIGN.md section 1), one output at a time:
 //   out = clamp(floor((acc*M + r*R + 2^(S-1)) / 2^S), lo, hi)
 // with acc = bias + sum of products. The only multipliers of the design.

@@ -1,4 +1,3 @@
-{{ header }}
 // Shift / negate-and-add accumulator behind one sub-array's bit-counter
 // (DESIGN.md section 2): acc += sigma_a(i) * sigma_w(j) * 2^(i+j) * count.
 // No multiplier: the weight of a bit-plane pair is a shift, its sign a negate.

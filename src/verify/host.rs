@@ -1,0 +1,100 @@
+//! The verifier's host I/O over the simulated bus, in terms of the register
+//! map ([`crate::hw::regs`]): starting a run, reading its counters, writing
+//! an input tensor, reading tensors and sub-array rows back.
+
+use super::plan::Stimulus;
+use crate::cosim::Sim;
+use crate::emit::Design;
+use crate::error::{Error, Result};
+use crate::hw::regs::{self, RowWindow};
+use crate::layout::TensorRegion;
+
+pub fn to_word(v: i64, n: u32) -> u32 {
+    (v as u64 & ((1u64 << n) - 1)) as u32
+}
+
+/// Checks the ID register.
+pub fn check_id(sim: &mut Sim, d: &Design) -> Result<()> {
+    let id = sim.read(regs::ID.addr, 1)?[0];
+    if id != regs::ID_VALUE {
+        return Err(Error::Verification(format!(
+            "{}: ID register reads {id:#010x}, expected {:#010x}",
+            d.out.path().display(),
+            regs::ID_VALUE
+        )));
+    }
+    Ok(())
+}
+
+/// Starts layers `first..=last` at width `wi`.
+pub fn start(sim: &mut Sim, wi: usize, (first, last): (usize, usize)) -> Result<()> {
+    sim.write(regs::WIDTH.addr, &[wi as u32])?;
+    sim.write(regs::LAYER_FIRST.addr, &[first as u32])?;
+    sim.write(regs::LAYER_LAST.addr, &[last as u32])?;
+    sim.write(regs::CTRL.addr, &[1])
+}
+
+/// Cycles of the last run.
+pub fn cycles(sim: &mut Sim) -> Result<u64> {
+    Ok(sim.read(regs::CYCLES.addr, 1)?[0] as u64)
+}
+
+/// Computes and row writes of each of the `count` sub-arrays since the last start.
+pub fn activity(sim: &mut Sim, count: usize) -> Result<(Vec<u32>, Vec<u32>)> {
+    let ncomp = sim.read(regs::N_COMPUTE.addr, count as u32)?;
+    let nwrite = sim.read(regs::N_WRITE.addr, count as u32)?;
+    Ok((ncomp, nwrite))
+}
+
+/// Writes the stimulus into the network input's activation region.
+pub fn write_input(sim: &mut Sim, d: &Design, stim: &Stimulus) -> Result<()> {
+    let model = &d.model;
+    let inp = d.layout.tensor(&model.input.name).expect("input region");
+    let t = &stim.input;
+    let mut lanes = vec![0u32; inp.lanes()];
+    for (k, &v) in t.data.iter().enumerate() {
+        let (c, y, x) = (k / (t.h * t.w), k / t.w % t.h, k % t.w);
+        lanes[inp.offset(c, y, x, 0)] = to_word(v, model.precision);
+    }
+    sim.write(regs::ACT.addr + inp.base as u32, &lanes)
+}
+
+/// Where sub-array rows sit on the host bus for design `d`.
+pub fn row_window(d: &Design) -> RowWindow {
+    RowWindow::new(&d.cfg.subarray, &d.layout.widths)
+}
+
+/// Every row of sub-array `a`, as read over the host bus (idle only).
+pub fn read_rows(sim: &mut Sim, d: &Design, a: usize) -> Result<Vec<u32>> {
+    let rw = row_window(d);
+    sim.read(rw.addr(a, 0, 0), (d.layout.rows * rw.words) as u32)
+}
+
+/// The first `c` channels of a tensor region in `[c][y][x]` order, decoded:
+/// N-bit values, or ACC_W-bit raw outputs stored as ACC_W / N lanes, least
+/// significant first.
+pub fn read_tensor(sim: &mut Sim, region: &TensorRegion, c: usize, n: u32) -> Result<Vec<i64>> {
+    let lanes = sim.read(regs::ACT.addr + region.base as u32, region.lanes() as u32)?;
+    let bits = n * region.words as u32;
+    let (h, w) = (region.height, region.width);
+    let mut out = Vec::with_capacity(c * h * w);
+    for ch in 0..c {
+        for y in 0..h {
+            for x in 0..w {
+                let mut v: u64 = 0;
+                for k in 0..region.words {
+                    let lane = lanes[region.offset(ch, y, x, k)] as u64;
+                    v |= (lane & ((1u64 << n) - 1)) << (k as u32 * n);
+                }
+                // sign-extend from `bits` when signed
+                let v = if region.signed {
+                    ((v << (64 - bits)) as i64) >> (64 - bits)
+                } else {
+                    v as i64
+                };
+                out.push(v);
+            }
+        }
+    }
+    Ok(out)
+}
