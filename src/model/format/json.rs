@@ -4,6 +4,9 @@
 use super::{ModelFile, to_file};
 use crate::error::{Error, Result};
 use crate::model::Model;
+use serde::Serialize;
+use serde_json::ser::{CharEscape, CompactFormatter, Formatter};
+use std::io::{self, Write};
 use std::path::Path;
 
 /// Parses the JSON text; errors name the JSON path of the offending key.
@@ -190,121 +193,295 @@ fn json_path_at(text: &[u8], offset: usize) -> (String, String) {
 /// Deterministic JSON text in field order: objects indented, arrays of
 /// scalars on one line.
 pub(in crate::model) fn json_bytes(m: &Model, weights: &str) -> Vec<u8> {
-    let compact = serde_json::to_string(&to_file(m, weights)).unwrap_or_default();
-    let mut out = String::new();
-    let mut pos = 0;
-    if let Some(tree) = Json::parse(compact.as_bytes(), &mut pos) {
-        tree.pretty(0, &mut out);
+    let mut out = layout(&to_file(m, weights));
+    out.push(b'\n');
+    out
+}
+
+/// `value` as JSON text laid out by [`Layout`] (no final newline); empty if
+/// it cannot be serialized.
+fn layout<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, Layout::default());
+    if value.serialize(&mut ser).is_err() {
+        out.clear();
     }
-    out.push('\n');
-    out.into_bytes()
+    out
 }
 
-/// Order-preserving JSON tree of serde_json's compact output (trusted text).
-enum Json {
-    Scalar(String),
-    Arr(Vec<Json>),
-    Obj(Vec<(String, Json)>),
+/// A serde_json formatter for the model JSON: objects one key per line,
+/// indented by two spaces per level, `": "` after a key; arrays of scalars
+/// on one line (`[1, 2, 3]`), arrays holding an object or an array one
+/// element per line. Scalars are written as serde_json writes them.
+///
+/// An array's elements are held back until the array closes (one line) or
+/// an element opens an object or array (one element per line).
+#[derive(Default)]
+struct Layout {
+    /// The objects and arrays open, outermost first.
+    open: Vec<Open>,
 }
 
-impl Json {
-    fn parse(t: &[u8], pos: &mut usize) -> Option<Json> {
-        match *t.get(*pos)? {
-            b'{' => {
-                *pos += 1;
-                let mut items = Vec::new();
-                if t.get(*pos) == Some(&b'}') {
-                    *pos += 1;
-                    return Some(Json::Obj(items));
-                }
-                loop {
-                    let key = Json::string(t, pos)?;
-                    *pos += 1; // ':'
-                    items.push((key, Json::parse(t, pos)?));
-                    let c = *t.get(*pos)?;
-                    *pos += 1;
-                    if c == b'}' {
-                        return Some(Json::Obj(items));
-                    }
-                }
+/// An object or array being written.
+enum Open {
+    /// An object; `empty` until its first key.
+    Object { empty: bool },
+    /// An array whose elements are all scalars so far: their text, held back.
+    Scalars(Vec<Vec<u8>>),
+    /// An array written one element per line.
+    Lines,
+}
+
+impl Layout {
+    /// The buffer of the array element being held back, if any.
+    fn held(&mut self) -> Option<&mut Vec<u8>> {
+        match self.open.last_mut() {
+            Some(Open::Scalars(elements)) => elements.last_mut(),
+            _ => None,
+        }
+    }
+
+    /// Writes `bytes` to the element held back, or else to `w`.
+    fn emit<W: ?Sized + Write>(&mut self, w: &mut W, bytes: &[u8]) -> io::Result<()> {
+        match self.held() {
+            Some(buf) => {
+                buf.extend_from_slice(bytes);
+                Ok(())
             }
-            b'[' => {
-                *pos += 1;
-                let mut items = Vec::new();
-                if t.get(*pos) == Some(&b']') {
-                    *pos += 1;
-                    return Some(Json::Arr(items));
+            None => w.write_all(bytes),
+        }
+    }
+
+    /// A newline, then the indentation of the current depth.
+    fn newline<W: ?Sized + Write>(&self, w: &mut W) -> io::Result<()> {
+        w.write_all(b"\n")?;
+        w.write_all("  ".repeat(self.open.len()).as_bytes())
+    }
+
+    /// An object or array opens: an enclosing array of scalars so far turns
+    /// to one element per line, its held-back elements written out.
+    fn open_container<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        if let Some(Open::Scalars(elements)) = self.open.last_mut() {
+            let elements = std::mem::take(elements);
+            *self.open.last_mut().expect("an open array") = Open::Lines;
+            w.write_all(b"[")?;
+            for (i, e) in elements.iter().enumerate() {
+                if i > 0 {
+                    w.write_all(b",")?;
                 }
-                loop {
-                    items.push(Json::parse(t, pos)?);
-                    let c = *t.get(*pos)?;
-                    *pos += 1;
-                    if c == b']' {
-                        return Some(Json::Arr(items));
-                    }
-                }
+                self.newline(w)?;
+                // The last is the element now opening (empty so far).
+                w.write_all(e)?;
             }
-            b'"' => Json::string(t, pos).map(Json::Scalar),
+        }
+        Ok(())
+    }
+}
+
+/// Formatter methods that write a scalar or part of one: serde_json's
+/// compact text, into the element held back if any.
+macro_rules! scalars {
+    ($($name:ident($($arg:ident: $ty:ty),*);)*) => {$(
+        fn $name<W: ?Sized + Write>(&mut self, w: &mut W $(, $arg: $ty)*) -> io::Result<()> {
+            match self.held() {
+                Some(buf) => CompactFormatter.$name(buf $(, $arg)*),
+                None => CompactFormatter.$name(w $(, $arg)*),
+            }
+        }
+    )*};
+}
+
+impl Formatter for Layout {
+    scalars! {
+        write_null();
+        write_bool(v: bool);
+        write_i8(v: i8);
+        write_i16(v: i16);
+        write_i32(v: i32);
+        write_i64(v: i64);
+        write_i128(v: i128);
+        write_u8(v: u8);
+        write_u16(v: u16);
+        write_u32(v: u32);
+        write_u64(v: u64);
+        write_u128(v: u128);
+        write_f32(v: f32);
+        write_f64(v: f64);
+        write_number_str(v: &str);
+        begin_string();
+        end_string();
+        write_string_fragment(fragment: &str);
+        write_char_escape(escape: CharEscape);
+        write_raw_fragment(fragment: &str);
+    }
+
+    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.open_container(w)?;
+        self.open.push(Open::Scalars(Vec::new()));
+        Ok(())
+    }
+
+    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        match self.open.last_mut() {
+            Some(Open::Scalars(elements)) => {
+                elements.push(Vec::new());
+                Ok(())
+            }
+            // An array turns to lines inside an element, so never on the first.
             _ => {
-                let start = *pos;
-                while *pos < t.len() && !matches!(t[*pos], b',' | b']' | b'}') {
-                    *pos += 1;
+                if !first {
+                    w.write_all(b",")?;
                 }
-                Some(Json::Scalar(
-                    String::from_utf8_lossy(&t[start..*pos]).into_owned(),
-                ))
+                self.newline(w)
             }
         }
     }
 
-    /// A string token, quotes and escapes kept as written.
-    fn string(t: &[u8], pos: &mut usize) -> Option<String> {
-        let start = *pos;
-        *pos += 1;
-        while *t.get(*pos)? != b'"' {
-            *pos += if t[*pos] == b'\\' { 2 } else { 1 };
+    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        match self.open.pop() {
+            Some(Open::Scalars(elements)) => {
+                let line = [b"[".to_vec(), elements.join(&b", "[..]), b"]".to_vec()].concat();
+                self.emit(w, &line)
+            }
+            _ => {
+                self.newline(w)?;
+                w.write_all(b"]")
+            }
         }
-        *pos += 1;
-        Some(String::from_utf8_lossy(&t[start..*pos]).into_owned())
     }
 
-    fn pretty(&self, indent: usize, out: &mut String) {
-        let pad = |n: usize| "  ".repeat(n);
-        match self {
-            Json::Scalar(s) => out.push_str(s),
-            Json::Obj(items) if items.is_empty() => out.push_str("{}"),
-            Json::Obj(items) => {
-                out.push_str("{\n");
-                for (i, (k, v)) in items.iter().enumerate() {
-                    out.push_str(&pad(indent + 1));
-                    out.push_str(k);
-                    out.push_str(": ");
-                    v.pretty(indent + 1, out);
-                    out.push_str(if i + 1 < items.len() { ",\n" } else { "\n" });
-                }
-                out.push_str(&pad(indent));
-                out.push('}');
-            }
-            Json::Arr(items) if items.iter().all(|x| matches!(x, Json::Scalar(_))) => {
-                out.push('[');
-                for (i, v) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push_str(", ");
-                    }
-                    v.pretty(indent, out);
-                }
-                out.push(']');
-            }
-            Json::Arr(items) => {
-                out.push_str("[\n");
-                for (i, v) in items.iter().enumerate() {
-                    out.push_str(&pad(indent + 1));
-                    v.pretty(indent + 1, out);
-                    out.push_str(if i + 1 < items.len() { ",\n" } else { "\n" });
-                }
-                out.push_str(&pad(indent));
-                out.push(']');
-            }
+    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.open_container(w)?;
+        self.open.push(Open::Object { empty: true });
+        w.write_all(b"{")
+    }
+
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        if let Some(Open::Object { empty }) = self.open.last_mut() {
+            *empty = false;
         }
+        if !first {
+            w.write_all(b",")?;
+        }
+        self.newline(w)
+    }
+
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+
+    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        if let Some(Open::Object { empty: false }) = self.open.pop() {
+            self.newline(w)?;
+        }
+        w.write_all(b"}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::layout;
+    use serde::Serialize;
+    use serde_json::json;
+
+    fn text<T: Serialize>(value: &T) -> String {
+        String::from_utf8(layout(value)).expect("UTF-8")
+    }
+
+    #[test]
+    fn objects_indent_and_scalar_arrays_stay_on_one_line() {
+        // Field order is kept (a `Value` would sort the keys).
+        #[derive(Serialize)]
+        struct Outer {
+            name: &'static str,
+            inner: Inner,
+            none: Option<u32>,
+        }
+        #[derive(Serialize)]
+        struct Inner {
+            shift: Vec<u32>,
+            widths: Vec<f64>,
+            flags: (bool, bool),
+        }
+        let v = Outer {
+            name: "x",
+            inner: Inner {
+                shift: vec![24, 25],
+                widths: vec![0.5, 1.0],
+                flags: (true, false),
+            },
+            none: None,
+        };
+        assert_eq!(
+            text(&v),
+            r#"{
+  "name": "x",
+  "inner": {
+    "shift": [24, 25],
+    "widths": [0.5, 1.0],
+    "flags": [true, false]
+  },
+  "none": null
+}"#
+        );
+    }
+
+    #[test]
+    fn arrays_holding_containers_go_one_element_per_line() {
+        let v = json!({
+            "layers": [{"a": 1, "b": [1, 2]}, {"a": 2, "b": []}],
+            "mixed": [1, "two", [3, 4], {}, [[5], []]],
+        });
+        assert_eq!(
+            text(&v),
+            r#"{
+  "layers": [
+    {
+      "a": 1,
+      "b": [1, 2]
+    },
+    {
+      "a": 2,
+      "b": []
+    }
+  ],
+  "mixed": [
+    1,
+    "two",
+    [3, 4],
+    {},
+    [
+      [5],
+      []
+    ]
+  ]
+}"#
+        );
+    }
+
+    #[test]
+    fn empty_containers_and_top_level_values() {
+        assert_eq!(text(&json!({})), "{}");
+        assert_eq!(text(&json!([])), "[]");
+        assert_eq!(text(&json!([[]])), "[\n  []\n]");
+        assert_eq!(
+            text(&json!({"a": {}, "b": []})),
+            "{\n  \"a\": {},\n  \"b\": []\n}"
+        );
+        assert_eq!(text(&7u8), "7");
+        assert_eq!(text(&json!("s")), "\"s\"");
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_does() {
+        let s = "q\"b\\n\nt\tc\u{1}é/";
+        let v = json!({"k\"ey": s, "list": [s, "", s]});
+        assert_eq!(
+            text(&v),
+            r#"{
+  "k\"ey": "q\"b\\n\nt\tc\u0001é/",
+  "list": ["q\"b\\n\nt\tc\u0001é/", "", "q\"b\\n\nt\tc\u0001é/"]
+}"#
+        );
     }
 }
