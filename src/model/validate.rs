@@ -3,7 +3,9 @@
 //! `layers[2].cout_active[1]`); [`values`] checks the tensors (errors name the
 //! weights file and a tensor such as `conv1.mult[0][3]`).
 
-use super::{ACC_BITS, INPUT, Layer, MAX_DIM, MAX_ELEMS, MAX_SHIFT, MULT_LIMIT, Model, Op};
+use super::{
+    ACC_BITS, INPUT, Layer, MAX_DIM, MAX_ELEMS, MAX_SHIFT, MULT_LIMIT, Model, Op, Residual,
+};
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -19,12 +21,14 @@ struct TensorInfo {
     raw: bool,
 }
 
+/// ASCII letters, digits and `_`, not starting with a digit.
 fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// `lo <= v <= hi`, else an error naming `field`.
 fn range(file: &Path, field: String, v: usize, lo: usize, hi: usize) -> Result<()> {
     if v < lo || v > hi {
         return Err(Error::invalid(file, field, v, format!("{lo} ..= {hi}")));
@@ -32,8 +36,60 @@ fn range(file: &Path, field: String, v: usize, lo: usize, hi: usize) -> Result<(
     Ok(())
 }
 
-/// Checks the description (everything but the tensor values).
+/// Checks the description (everything but the tensor values): the header,
+/// the widths, the input, then each layer in turn against the tensors
+/// produced before it. The first failing check is the error.
 pub(super) fn structure(m: &Model, file: &Path) -> Result<()> {
+    header(m, file)?;
+    widths(m, file)?;
+    input(m, file)?;
+    if m.layers.is_empty() {
+        return Err(Error::invalid(file, "layers", "[]", "at least one layer"));
+    }
+    let mut known: BTreeMap<&str, TensorInfo> = BTreeMap::new();
+    known.insert(
+        INPUT,
+        TensorInfo {
+            c: m.input.channels,
+            h: m.input.height,
+            w: m.input.width,
+            active: vec![m.input.channels; m.widths.len()],
+            raw: false,
+        },
+    );
+    for (i, l) in m.layers.iter().enumerate() {
+        let p = format!("layers[{i}]");
+        layer_name(file, &known, &p, l)?;
+        let src = source(file, &known, &format!("{p}.input"), &l.input)?;
+        layer_dims(file, &p, l, src)?;
+        let out = output_hw(file, &p, l, src)?;
+        layer_sizes(m, file, &p, l, out)?;
+        active_counts(m, file, &p, l, src)?;
+        match &l.requant {
+            None => raw_output(file, &p, l)?,
+            Some(r) => {
+                shifts(m, file, &p, &r.shift)?;
+                if let Some(res) = &r.residual {
+                    residual(m, file, &known, &p, l, res, out)?;
+                }
+            }
+        }
+        known.insert(
+            &l.name,
+            TensorInfo {
+                c: l.cout,
+                h: out.0,
+                w: out.1,
+                active: l.cout_active.clone(),
+                raw: l.requant.is_none(),
+            },
+        );
+    }
+    Ok(())
+}
+
+/// Precision 8 or 16 and a non-empty model name.
+fn header(m: &Model, file: &Path) -> Result<()> {
     if m.precision != 8 && m.precision != 16 {
         return Err(Error::invalid(file, "precision", m.precision, "8 or 16"));
     }
@@ -45,6 +101,11 @@ pub(super) fn structure(m: &Model, file: &Path) -> Result<()> {
             "a non-empty model name",
         ));
     }
+    Ok(())
+}
+
+/// At least one width, each in (0, 1], strictly increasing, the last 1.0.
+fn widths(m: &Model, file: &Path) -> Result<()> {
     let nw = m.widths.len();
     if nw == 0 {
         return Err(Error::invalid(
@@ -84,6 +145,12 @@ pub(super) fn structure(m: &Model, file: &Path) -> Result<()> {
             "1.0 (the last width is the full network)",
         ));
     }
+    Ok(())
+}
+
+/// The network input: named [`INPUT`], each dimension in range, not too
+/// many elements.
+fn input(m: &Model, file: &Path) -> Result<()> {
     if m.input.name != INPUT {
         return Err(Error::invalid(
             file,
@@ -104,301 +171,320 @@ pub(super) fn structure(m: &Model, file: &Path) -> Result<()> {
             format!("at most {MAX_ELEMS} elements"),
         ));
     }
-    if m.layers.is_empty() {
-        return Err(Error::invalid(file, "layers", "[]", "at least one layer"));
-    }
+    Ok(())
+}
 
-    let mut known: BTreeMap<&str, TensorInfo> = BTreeMap::new();
-    known.insert(
-        INPUT,
-        TensorInfo {
-            c: m.input.channels,
-            h: m.input.height,
-            w: m.input.width,
-            active: vec![m.input.channels; nw],
-            raw: false,
-        },
-    );
-    for (i, l) in m.layers.iter().enumerate() {
-        let p = format!("layers[{i}]");
-        if l.name == INPUT {
-            return Err(Error::invalid(
-                file,
-                format!("{p}.name"),
-                format!("\"{}\"", l.name),
-                format!("a layer name other than \"{INPUT}\" (reserved for the network input)"),
-            ));
-        }
-        if !is_identifier(&l.name) {
-            return Err(Error::invalid(
-                file,
-                format!("{p}.name"),
-                format!("\"{}\"", l.name),
-                "an identifier: ASCII letters, digits and `_`, not starting with a digit",
-            ));
-        }
-        if known.contains_key(l.name.as_str()) {
-            return Err(Error::invalid(
-                file,
-                format!("{p}.name"),
-                format!("\"{}\"", l.name),
-                "a name not used by another layer",
-            ));
-        }
-        let src = source(file, &known, &format!("{p}.input"), &l.input)?;
-        range(file, format!("{p}.cin"), l.cin, 1, MAX_DIM)?;
-        range(file, format!("{p}.cout"), l.cout, 1, MAX_DIM)?;
-        range(file, format!("{p}.kernel[0]"), l.kh, 1, MAX_DIM)?;
-        range(file, format!("{p}.kernel[1]"), l.kw, 1, MAX_DIM)?;
-        range(file, format!("{p}.stride"), l.stride, 1, MAX_DIM)?;
-        if l.pad >= l.kh || l.pad >= l.kw {
-            return Err(Error::invalid(
-                file,
-                format!("{p}.pad"),
-                l.pad,
-                format!("less than the kernel size {}x{}", l.kh, l.kw),
-            ));
-        }
-        if l.cin != src.c {
-            return Err(Error::invalid(
-                file,
-                format!("{p}.cin"),
-                l.cin,
-                format!("the channel count of `{}`: {}", l.input, src.c),
-            ));
-        }
-        if l.op == Op::Gap {
-            gap_shape(file, &p, l, src)?;
-        }
-        if src.h + 2 * l.pad < l.kh {
-            return Err(Error::invalid(
-                file,
-                format!("{p}.kernel[0]"),
-                l.kh,
-                format!(
-                    "at most input height {} + 2*pad {} (an output height >= 1)",
-                    src.h, l.pad
-                ),
-            ));
-        }
-        if src.w + 2 * l.pad < l.kw {
-            return Err(Error::invalid(
-                file,
-                format!("{p}.kernel[1]"),
-                l.kw,
-                format!(
-                    "at most input width {} + 2*pad {} (an output width >= 1)",
-                    src.w, l.pad
-                ),
-            ));
-        }
-        let ho = (src.h + 2 * l.pad - l.kh) / l.stride + 1;
-        let wo = (src.w + 2 * l.pad - l.kw) / l.stride + 1;
-        let w_elems = l.cout as u128 * l.cin as u128 * l.kh as u128 * l.kw as u128;
-        if l.op == Op::Conv && w_elems > MAX_ELEMS as u128 {
-            return Err(Error::invalid(
-                file,
-                format!("{p}.cout"),
-                l.cout,
-                format!("a weight tensor of at most {MAX_ELEMS} elements (has {w_elems})"),
-            ));
-        }
-        // cin*kh*kw*2^(2N-1) < 2^47: the 48-bit accumulator holds the worst sum.
-        let fan_in = l.cin as u128 * l.kh as u128 * l.kw as u128;
-        let fan_limit = 1u128 << (ACC_BITS - 1 - (2 * m.precision - 1));
-        // H*W*2^N < 2^47 for a gap.
-        let map = l.kh as u128 * l.kw as u128;
-        let map_limit = 1u128 << (ACC_BITS - 1 - m.precision);
-        if l.op == Op::Gap && map >= map_limit {
-            return Err(Error::invalid(
-                file,
-                format!("{p}.input"),
-                format!("\"{}\" of {}x{}", l.input, l.kh, l.kw),
-                format!(
-                    "an input map of H*W < {map_limit} at precision {} (the {ACC_BITS}-bit accumulator), has {map}",
-                    m.precision
-                ),
-            ));
-        }
-        if l.op == Op::Conv && fan_in >= fan_limit {
-            return Err(Error::invalid(
-                file,
-                format!("{p}.cin"),
-                l.cin,
-                format!(
-                    "cin*kh*kw < {fan_limit} at precision {} (the {ACC_BITS}-bit accumulator), has {fan_in}",
-                    m.precision
-                ),
-            ));
-        }
-        let o_elems = l.cout as u128 * ho as u128 * wo as u128;
-        if o_elems > MAX_ELEMS as u128 {
-            return Err(Error::invalid(
-                file,
-                format!("{p}.cout"),
-                l.cout,
-                format!("an output tensor of at most {MAX_ELEMS} elements (has {o_elems})"),
-            ));
-        }
-        active(file, &format!("{p}.cin_active"), &l.cin_active, l.cin, nw)?;
-        active(
+/// A layer name: not [`INPUT`], an identifier, not taken by an earlier layer.
+fn layer_name(file: &Path, known: &BTreeMap<&str, TensorInfo>, p: &str, l: &Layer) -> Result<()> {
+    if l.name == INPUT {
+        return Err(Error::invalid(
             file,
-            &format!("{p}.cout_active"),
-            &l.cout_active,
+            format!("{p}.name"),
+            format!("\"{}\"", l.name),
+            format!("a layer name other than \"{INPUT}\" (reserved for the network input)"),
+        ));
+    }
+    if !is_identifier(&l.name) {
+        return Err(Error::invalid(
+            file,
+            format!("{p}.name"),
+            format!("\"{}\"", l.name),
+            "an identifier: ASCII letters, digits and `_`, not starting with a digit",
+        ));
+    }
+    if known.contains_key(l.name.as_str()) {
+        return Err(Error::invalid(
+            file,
+            format!("{p}.name"),
+            format!("\"{}\"", l.name),
+            "a name not used by another layer",
+        ));
+    }
+    Ok(())
+}
+
+/// Channel counts, kernel and stride in range, the padding smaller than the
+/// kernel, `cin` the channel count of the input (and a gap layer's shape).
+fn layer_dims(file: &Path, p: &str, l: &Layer, src: &TensorInfo) -> Result<()> {
+    range(file, format!("{p}.cin"), l.cin, 1, MAX_DIM)?;
+    range(file, format!("{p}.cout"), l.cout, 1, MAX_DIM)?;
+    range(file, format!("{p}.kernel[0]"), l.kh, 1, MAX_DIM)?;
+    range(file, format!("{p}.kernel[1]"), l.kw, 1, MAX_DIM)?;
+    range(file, format!("{p}.stride"), l.stride, 1, MAX_DIM)?;
+    if l.pad >= l.kh || l.pad >= l.kw {
+        return Err(Error::invalid(
+            file,
+            format!("{p}.pad"),
+            l.pad,
+            format!("less than the kernel size {}x{}", l.kh, l.kw),
+        ));
+    }
+    if l.cin != src.c {
+        return Err(Error::invalid(
+            file,
+            format!("{p}.cin"),
+            l.cin,
+            format!("the channel count of `{}`: {}", l.input, src.c),
+        ));
+    }
+    if l.op == Op::Gap {
+        gap_shape(file, p, l, src)?;
+    }
+    Ok(())
+}
+
+/// The output's `(height, width)`: the kernel must fit the padded input.
+fn output_hw(file: &Path, p: &str, l: &Layer, src: &TensorInfo) -> Result<(usize, usize)> {
+    if src.h + 2 * l.pad < l.kh {
+        return Err(Error::invalid(
+            file,
+            format!("{p}.kernel[0]"),
+            l.kh,
+            format!(
+                "at most input height {} + 2*pad {} (an output height >= 1)",
+                src.h, l.pad
+            ),
+        ));
+    }
+    if src.w + 2 * l.pad < l.kw {
+        return Err(Error::invalid(
+            file,
+            format!("{p}.kernel[1]"),
+            l.kw,
+            format!(
+                "at most input width {} + 2*pad {} (an output width >= 1)",
+                src.w, l.pad
+            ),
+        ));
+    }
+    let ho = (src.h + 2 * l.pad - l.kh) / l.stride + 1;
+    let wo = (src.w + 2 * l.pad - l.kw) / l.stride + 1;
+    Ok((ho, wo))
+}
+
+/// Tensor sizes and the accumulator: the weight tensor (conv) and the
+/// output within [`MAX_ELEMS`], the worst-case sum within [`ACC_BITS`].
+fn layer_sizes(m: &Model, file: &Path, p: &str, l: &Layer, (ho, wo): (usize, usize)) -> Result<()> {
+    let w_elems = l.cout as u128 * l.cin as u128 * l.kh as u128 * l.kw as u128;
+    if l.op == Op::Conv && w_elems > MAX_ELEMS as u128 {
+        return Err(Error::invalid(
+            file,
+            format!("{p}.cout"),
             l.cout,
-            nw,
-        )?;
-        for (w, (&k, &s)) in l.cin_active.iter().zip(&src.active).enumerate() {
+            format!("a weight tensor of at most {MAX_ELEMS} elements (has {w_elems})"),
+        ));
+    }
+    // cin*kh*kw*2^(2N-1) < 2^47: the 48-bit accumulator holds the worst sum.
+    let fan_in = l.cin as u128 * l.kh as u128 * l.kw as u128;
+    let fan_limit = 1u128 << (ACC_BITS - 1 - (2 * m.precision - 1));
+    // H*W*2^N < 2^47 for a gap.
+    let map = l.kh as u128 * l.kw as u128;
+    let map_limit = 1u128 << (ACC_BITS - 1 - m.precision);
+    if l.op == Op::Gap && map >= map_limit {
+        return Err(Error::invalid(
+            file,
+            format!("{p}.input"),
+            format!("\"{}\" of {}x{}", l.input, l.kh, l.kw),
+            format!(
+                "an input map of H*W < {map_limit} at precision {} (the {ACC_BITS}-bit accumulator), has {map}",
+                m.precision
+            ),
+        ));
+    }
+    if l.op == Op::Conv && fan_in >= fan_limit {
+        return Err(Error::invalid(
+            file,
+            format!("{p}.cin"),
+            l.cin,
+            format!(
+                "cin*kh*kw < {fan_limit} at precision {} (the {ACC_BITS}-bit accumulator), has {fan_in}",
+                m.precision
+            ),
+        ));
+    }
+    let o_elems = l.cout as u128 * ho as u128 * wo as u128;
+    if o_elems > MAX_ELEMS as u128 {
+        return Err(Error::invalid(
+            file,
+            format!("{p}.cout"),
+            l.cout,
+            format!("an output tensor of at most {MAX_ELEMS} elements (has {o_elems})"),
+        ));
+    }
+    Ok(())
+}
+
+/// The layer's active counts: each list well formed, `cin_active` the
+/// input's active counts, and a gap layer's `cout_active` its `cin_active`.
+fn active_counts(m: &Model, file: &Path, p: &str, l: &Layer, src: &TensorInfo) -> Result<()> {
+    let nw = m.widths.len();
+    active(file, &format!("{p}.cin_active"), &l.cin_active, l.cin, nw)?;
+    active(
+        file,
+        &format!("{p}.cout_active"),
+        &l.cout_active,
+        l.cout,
+        nw,
+    )?;
+    for (w, (&k, &s)) in l.cin_active.iter().zip(&src.active).enumerate() {
+        if k != s {
+            let what = if l.input == INPUT {
+                format!(
+                    "{s}: the network input never shrinks (all {} channels at every width)",
+                    m.input.channels
+                )
+            } else {
+                format!(
+                    "{s}: the active count of `{}` at width {}",
+                    l.input, m.widths[w]
+                )
+            };
+            return Err(Error::invalid(
+                file,
+                format!("{p}.cin_active[{w}]"),
+                k,
+                what,
+            ));
+        }
+    }
+    if l.op == Op::Gap {
+        for (w, (&k, &s)) in l.cout_active.iter().zip(&l.cin_active).enumerate() {
             if k != s {
-                let what = if l.input == INPUT {
-                    format!(
-                        "{s}: the network input never shrinks (all {} channels at every width)",
-                        m.input.channels
-                    )
-                } else {
-                    format!(
-                        "{s}: the active count of `{}` at width {}",
-                        l.input, m.widths[w]
-                    )
-                };
                 return Err(Error::invalid(
                     file,
-                    format!("{p}.cin_active[{w}]"),
+                    format!("{p}.cout_active[{w}]"),
                     k,
-                    what,
+                    format!(
+                        "{s}: a gap layer keeps the active channels of `{}` (cin_active[{w}])",
+                        l.input
+                    ),
                 ));
             }
         }
-        if l.op == Op::Gap {
-            for (w, (&k, &s)) in l.cout_active.iter().zip(&l.cin_active).enumerate() {
-                if k != s {
-                    return Err(Error::invalid(
-                        file,
-                        format!("{p}.cout_active[{w}]"),
-                        k,
-                        format!(
-                            "{s}: a gap layer keeps the active channels of `{}` (cin_active[{w}])",
-                            l.input
-                        ),
-                    ));
-                }
-            }
+    }
+    Ok(())
+}
+
+/// A `requant: "none"` layer outputs the raw accumulator (the logits): a
+/// conv layer, without ReLU, with every class active at every width.
+fn raw_output(file: &Path, p: &str, l: &Layer) -> Result<()> {
+    if l.op == Op::Gap {
+        return Err(Error::invalid(
+            file,
+            format!("{p}.requant"),
+            "\"none\"",
+            "a requantization {\"shift\": [...], \"residual\": null}: a gap layer's sums are scaled by a scalar M",
+        ));
+    }
+    if l.relu {
+        return Err(Error::invalid(
+            file,
+            format!("{p}.relu"),
+            true,
+            "false when requant is \"none\" (the raw accumulator is not clamped)",
+        ));
+    }
+    if let Some((w, &k)) = l.cout_active.iter().enumerate().find(|x| *x.1 != l.cout) {
+        return Err(Error::invalid(
+            file,
+            format!("{p}.cout_active[{w}]"),
+            k,
+            format!(
+                "cout = {} at every width: a requant \"none\" layer gives the logits, and the class count never shrinks",
+                l.cout
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The requantization shifts: one per width, each at most [`MAX_SHIFT`].
+fn shifts(m: &Model, file: &Path, p: &str, shift: &[u32]) -> Result<()> {
+    let nw = m.widths.len();
+    if shift.len() != nw {
+        return Err(Error::invalid(
+            file,
+            format!("{p}.requant.shift"),
+            format!("{} entries", shift.len()),
+            format!("one shift per width ({nw})"),
+        ));
+    }
+    for (w, &s) in shift.iter().enumerate() {
+        if s > MAX_SHIFT {
+            return Err(Error::invalid(
+                file,
+                format!("{p}.requant.shift[{w}]"),
+                s,
+                format!("0 ..= {MAX_SHIFT}"),
+            ));
         }
-        match &l.requant {
-            None => {
-                if l.op == Op::Gap {
-                    return Err(Error::invalid(
-                        file,
-                        format!("{p}.requant"),
-                        "\"none\"",
-                        "a requantization {\"shift\": [...], \"residual\": null}: a gap layer's sums are scaled by a scalar M",
-                    ));
-                }
-                if l.relu {
-                    return Err(Error::invalid(
-                        file,
-                        format!("{p}.relu"),
-                        true,
-                        "false when requant is \"none\" (the raw accumulator is not clamped)",
-                    ));
-                }
-                if let Some((w, &k)) = l.cout_active.iter().enumerate().find(|x| *x.1 != l.cout) {
-                    return Err(Error::invalid(
-                        file,
-                        format!("{p}.cout_active[{w}]"),
-                        k,
-                        format!(
-                            "cout = {} at every width: a requant \"none\" layer gives the logits, and the class count never shrinks",
-                            l.cout
-                        ),
-                    ));
-                }
-            }
-            Some(r) => {
-                if r.shift.len() != nw {
-                    return Err(Error::invalid(
-                        file,
-                        format!("{p}.requant.shift"),
-                        format!("{} entries", r.shift.len()),
-                        format!("one shift per width ({nw})"),
-                    ));
-                }
-                for (w, &s) in r.shift.iter().enumerate() {
-                    if s > MAX_SHIFT {
-                        return Err(Error::invalid(
-                            file,
-                            format!("{p}.requant.shift[{w}]"),
-                            s,
-                            format!("0 ..= {MAX_SHIFT}"),
-                        ));
-                    }
-                }
-                if let Some(res) = &r.residual {
-                    let rp = format!("{p}.requant.residual");
-                    if l.op == Op::Gap {
-                        return Err(Error::invalid(
-                            file,
-                            rp,
-                            format!("{{\"source\": \"{}\", ...}}", res.source),
-                            "null: a gap layer takes no residual",
-                        ));
-                    }
-                    let rs = source(file, &known, &format!("{rp}.source"), &res.source)?;
-                    if (rs.c, rs.h, rs.w) != (l.cout, ho, wo) {
-                        return Err(Error::invalid(
-                            file,
-                            format!("{rp}.source"),
-                            format!("\"{}\" of shape {}x{}x{}", res.source, rs.c, rs.h, rs.w),
-                            format!(
-                                "a tensor of the output's shape {}x{}x{} (C x H x W)",
-                                l.cout, ho, wo
-                            ),
-                        ));
-                    }
-                    for (w, (&k, &s)) in l.cout_active.iter().zip(&rs.active).enumerate() {
-                        if k != s {
-                            return Err(Error::invalid(
-                                file,
-                                format!("{rp}.source"),
-                                format!(
-                                    "\"{}\" with {s} active channels at width {}",
-                                    res.source, m.widths[w]
-                                ),
-                                format!("{k} active channels, as cout_active[{w}]"),
-                            ));
-                        }
-                    }
-                    if res.mult.len() != nw {
-                        return Err(Error::invalid(
-                            file,
-                            format!("{rp}.mult"),
-                            format!("{} entries", res.mult.len()),
-                            format!("one multiplier per width ({nw})"),
-                        ));
-                    }
-                    for (w, &r) in res.mult.iter().enumerate() {
-                        if r >= MULT_LIMIT {
-                            return Err(Error::invalid(
-                                file,
-                                format!("{rp}.mult[{w}]"),
-                                r,
-                                format!("a multiplier R in 0 ..= {}", MULT_LIMIT - 1),
-                            ));
-                        }
-                    }
-                }
-            }
+    }
+    Ok(())
+}
+
+/// A residual: on a conv layer only, from an earlier N-bit tensor of the
+/// output's shape and active counts, with one multiplier R per width.
+fn residual(
+    m: &Model,
+    file: &Path,
+    known: &BTreeMap<&str, TensorInfo>,
+    p: &str,
+    l: &Layer,
+    res: &Residual,
+    (ho, wo): (usize, usize),
+) -> Result<()> {
+    let nw = m.widths.len();
+    let rp = format!("{p}.requant.residual");
+    if l.op == Op::Gap {
+        return Err(Error::invalid(
+            file,
+            rp,
+            format!("{{\"source\": \"{}\", ...}}", res.source),
+            "null: a gap layer takes no residual",
+        ));
+    }
+    let rs = source(file, known, &format!("{rp}.source"), &res.source)?;
+    if (rs.c, rs.h, rs.w) != (l.cout, ho, wo) {
+        return Err(Error::invalid(
+            file,
+            format!("{rp}.source"),
+            format!("\"{}\" of shape {}x{}x{}", res.source, rs.c, rs.h, rs.w),
+            format!(
+                "a tensor of the output's shape {}x{}x{} (C x H x W)",
+                l.cout, ho, wo
+            ),
+        ));
+    }
+    for (w, (&k, &s)) in l.cout_active.iter().zip(&rs.active).enumerate() {
+        if k != s {
+            return Err(Error::invalid(
+                file,
+                format!("{rp}.source"),
+                format!(
+                    "\"{}\" with {s} active channels at width {}",
+                    res.source, m.widths[w]
+                ),
+                format!("{k} active channels, as cout_active[{w}]"),
+            ));
         }
-        known.insert(
-            &l.name,
-            TensorInfo {
-                c: l.cout,
-                h: ho,
-                w: wo,
-                active: l.cout_active.clone(),
-                raw: l.requant.is_none(),
-            },
-        );
+    }
+    if res.mult.len() != nw {
+        return Err(Error::invalid(
+            file,
+            format!("{rp}.mult"),
+            format!("{} entries", res.mult.len()),
+            format!("one multiplier per width ({nw})"),
+        ));
+    }
+    for (w, &r) in res.mult.iter().enumerate() {
+        if r >= MULT_LIMIT {
+            return Err(Error::invalid(
+                file,
+                format!("{rp}.mult[{w}]"),
+                r,
+                format!("a multiplier R in 0 ..= {}", MULT_LIMIT - 1),
+            ));
+        }
     }
     Ok(())
 }
