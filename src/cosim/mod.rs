@@ -32,10 +32,4 @@ pub mod sim;
 pub mod verilator;
 
 pub use sim::{RunResult, Sim};
-pub use verilator::{Built, build};
-
-/// The harness source, embedded so capim works from any directory.
-pub const HARNESS_CPP: &str = include_str!("../../testbenches/harness.cpp");
-
-/// Name of the top module the harness drives.
-pub const TOP: &str = "capim_top";
+pub use verilator::{Built, HARNESS_CPP, TOP, build};

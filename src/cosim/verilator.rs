@@ -29,9 +29,14 @@ use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
-use super::{HARNESS_CPP, TOP};
 use crate::tools::{find_tool, first_lines, require_tool, resolve, run_merged};
 use crate::{Error, Result};
+
+/// The harness source, embedded so capim works from any directory.
+pub const HARNESS_CPP: &str = include_str!("../../testbenches/harness.cpp");
+
+/// Name of the top module the harness drives.
+pub const TOP: &str = "capim_top";
 
 /// Name of the harness executable inside the build directory.
 pub const EXE_NAME: &str = "capim_harness";

@@ -4,7 +4,7 @@
 
 pub mod outdir;
 
-pub use outdir::{Design, OutDir};
+pub use outdir::{Design, Generated, OutDir};
 
 use crate::error::{Error, Result};
 use crate::hw::desc::{self, DescField};
@@ -73,12 +73,6 @@ pub const RTL: &[RtlFile] = &[
         source: Source::Template(include_str!("../../templates/capim_top.v.j2")),
     },
 ];
-
-/// Everything `capim gen` writes, in memory: file name -> contents.
-pub struct Generated {
-    pub files: BTreeMap<String, Vec<u8>>,
-    pub layout: Layout,
-}
 
 /// One sub-array instance of the top.
 #[derive(Serialize)]
@@ -244,10 +238,11 @@ fn manifest(
                     let chunks: Vec<serde_json::Value> = (0..lm.chunks)
                         .map(|c| {
                             let nch = (l.cin - c * lm.cpc).min(lm.cpc);
-                            let first = lm.wrow_base + (slot * lm.chunks + c) * n;
+                            let rows: Vec<usize> =
+                                (0..n).map(|j| lm.weight_row(n, slot, c, j)).collect();
                             serde_json::json!({
                                 "input_channels": [c * lm.cpc, c * lm.cpc + nch],
-                                "rows_by_bit_plane": (first..first + n).collect::<Vec<_>>(),
+                                "rows_by_bit_plane": rows,
                                 "columns": [0, nch * lm.ksize],
                             })
                         })
@@ -299,9 +294,38 @@ fn manifest(
             "index": "layer << ww | width", "fields": desc::manifest(fields),
         },
         "registers": regs::manifest(),
-        "quant": {"file": QUANT_FILE, "word": "{bias[47:0], M[15:0]}", "entries": lay.quant_depth},
+        "quant": {"file": QUANT_FILE, "word": format!("{{bias[{}:0], M[15:0]}}", crate::hw::ACC_W - 1), "entries": lay.quant_depth},
         "layers": layers,
         "images_sha256": sha,
         "filelist": FILELIST,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The engine template's `d_<field>` wires are exactly the descriptor
+    /// table's fields: a field added to one and not the other fails here
+    /// (and under Verilator -Wall as an undriven or unused wire).
+    #[test]
+    fn engine_template_uses_exactly_the_descriptor_fields() {
+        let src = RTL
+            .iter()
+            .find_map(|f| match (f.module, &f.source) {
+                ("capim_conv_engine", Source::Template(s)) => Some(*s),
+                _ => None,
+            })
+            .expect("engine template");
+        let mut used: Vec<&str> = src
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter_map(|t| t.strip_prefix("d_"))
+            .filter(|name| !name.is_empty())
+            .collect();
+        used.sort_unstable();
+        used.dedup();
+        let mut table: Vec<&str> = desc::FIELDS.iter().map(|f| f.name).collect();
+        table.sort_unstable();
+        assert_eq!(used, table);
+    }
 }

@@ -2,11 +2,11 @@
 //! temporary directory renamed into place) and how `capim verify --from`,
 //! `capim lint` and the library open it again.
 
-use super::Generated;
 use crate::error::{Error, Result};
 use crate::hw::ArrayConfig;
 use crate::layout::Layout;
 use crate::model::Model;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The manifest: mapping, registers, descriptor layout, SHA-256 of every image.
@@ -30,6 +30,12 @@ pub const BUILD_DIR: &str = "obj_dir";
 /// Name of the weight image of sub-array `a`.
 pub fn subarray_file(a: usize) -> String {
     format!("capim_sa_{a:03}.memh")
+}
+
+/// Everything `capim gen` writes, in memory: file name -> contents.
+pub struct Generated {
+    pub files: BTreeMap<String, Vec<u8>>,
+    pub layout: Layout,
 }
 
 /// A directory written by `capim gen` (or one that claims to be).

@@ -2,7 +2,7 @@
 //! requantization parameters.
 
 use super::Layout;
-use crate::hw::{Bits, desc};
+use crate::hw::{ACC_W, Bits, desc};
 use crate::model::{Model, Op};
 
 fn memh(lines: impl IntoIterator<Item = String>) -> String {
@@ -106,7 +106,7 @@ pub fn quant_memh(lay: &Layout, model: &Model) -> String {
     for (lm, l) in lay.layers.iter().zip(&model.layers) {
         for (wi, wm) in lm.widths.iter().enumerate() {
             for co in 0..l.cout {
-                let bias = (l.bias[wi][co] as u64) & ((1u64 << 48) - 1);
+                let bias = (l.bias[wi][co] as u64) & ((1u64 << ACC_W) - 1);
                 words[wm.qbase + co] = (bias << 16) | l.mult[wi][co] as u64;
             }
         }

@@ -84,9 +84,14 @@ impl LayerMap {
     ) -> (usize, usize, usize) {
         let (arr, slot) = (co / self.cap, co % self.cap);
         let (chunk, cl) = (ci / self.cpc, ci % self.cpc);
-        let row = self.wrow_base + (slot * self.chunks + chunk) * n + j;
         let col = (ky * kw + kx) * self.cpc + cl;
-        (arr, row, col)
+        (arr, self.weight_row(n, slot, chunk, j), col)
+    }
+
+    /// The row of bit-plane `j` of chunk `chunk` of weight slot `slot`:
+    /// `wrow_base + (slot * chunks + chunk) * N + j`.
+    pub fn weight_row(&self, n: usize, slot: usize, chunk: usize, j: usize) -> usize {
+        self.wrow_base + (slot * self.chunks + chunk) * n + j
     }
 
     /// Activation words read per tap for chunk `c` with `cin_active` input

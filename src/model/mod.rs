@@ -45,7 +45,7 @@ pub const MULT_LIMIT: u32 = 1 << 16;
 /// Largest requantization shift `S`.
 pub const MAX_SHIFT: u32 = 62;
 /// Bits of the hardware accumulator (signed).
-pub const ACC_BITS: u32 = 48;
+pub const ACC_BITS: u32 = crate::hw::ACC_W;
 /// Largest channel count, spatial size, kernel size or stride accepted.
 pub const MAX_DIM: usize = 1 << 16;
 /// Largest number of elements in one tensor (activation or weights).
@@ -197,84 +197,6 @@ impl Tensor {
 }
 
 impl Model {
-    /// Reads the JSON description and the weights file it names (relative to
-    /// the JSON's directory), and validates both.
-    pub fn load(json: &Path) -> Result<Model> {
-        let text = std::fs::read(json).map_err(|e| Error::io(json, e))?;
-        let file = format::parse_json(&text, json)?;
-        let weights_path = format::weights_path(json, &file.weights);
-        let st = std::fs::read(&weights_path).map_err(|e| {
-            Error::io(
-                &weights_path,
-                format!(
-                    "{e} (the weights file named by `weights` in {})",
-                    json.display()
-                ),
-            )
-        })?;
-        format::build(file, &st, json, &weights_path)
-    }
-
-    /// Same as [`Model::load`], from memory; `origin` names the JSON in
-    /// messages (the weights file is named relative to it).
-    pub fn from_bytes(json: &[u8], safetensors: &[u8], origin: &Path) -> Result<Model> {
-        let file = format::parse_json(json, origin)?;
-        let weights_path = format::weights_path(origin, &file.weights);
-        format::build(file, safetensors, origin, &weights_path)
-    }
-
-    /// Writes the JSON to `json` and the weights to `<stem>.safetensors`
-    /// beside it. Both go to temporary files in the same directory first and
-    /// are renamed into place, so nothing is ever half-written.
-    pub fn save(&self, json: &Path) -> Result<()> {
-        self.validate()?;
-        let stem = json
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| {
-                Error::invalid(
-                    json,
-                    "path",
-                    json.display(),
-                    "a file name such as `model.json`",
-                )
-            })?;
-        let weights_name = format!("{stem}.safetensors");
-        let weights = json.with_file_name(&weights_name);
-        if weights == json {
-            return Err(Error::invalid(
-                json,
-                "path",
-                json.display(),
-                "a JSON file name that differs from its weights file `<stem>.safetensors`",
-            ));
-        }
-        let json_bytes = format::json_bytes(self, &weights_name);
-        let st_bytes = self.safetensors_bytes();
-        let dir = match json.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let tmp_st = write_temp(&dir, &st_bytes, &weights)?;
-        let tmp_json = write_temp(&dir, &json_bytes, json)?;
-        tmp_st
-            .persist(&weights)
-            .map_err(|e| Error::io(&weights, e.error))?;
-        tmp_json
-            .persist(json)
-            .map_err(|e| Error::io(json, e.error))?;
-        Ok(())
-    }
-
-    /// Checks everything DESIGN.md §1 fixes (see the `validate` module).
-    pub fn validate(&self) -> Result<()> {
-        let origin = self.origin();
-        let weights = self.weights_origin();
-        validate::structure(self, &origin)?;
-        validate::values(self, &weights)
-    }
-
     /// Index of the layer called `name`.
     pub fn layer_index(&self, name: &str) -> Option<usize> {
         self.layers.iter().position(|l| l.name == name)
@@ -346,24 +268,6 @@ impl Model {
         }
         let i = self.layer_index(tensor)?;
         self.layers[i].cout_active.get(width).copied()
-    }
-
-    /// The model JSON, byte-identical for the same model. Its `weights` field
-    /// names `<stem>.safetensors` for the stem of [`Model::path`] when that
-    /// is a `.json` file, else `<name>.safetensors`.
-    pub fn json_bytes(&self) -> Vec<u8> {
-        let stem = Some(&self.path)
-            .filter(|p| p.extension().is_some_and(|e| e == "json"))
-            .and_then(|p| p.file_stem())
-            .and_then(|s| s.to_str())
-            .filter(|s| !s.is_empty())
-            .unwrap_or(&self.name);
-        format::json_bytes(self, &format!("{stem}.safetensors"))
-    }
-
-    /// The safetensors weights file, byte-identical for the same model.
-    pub fn safetensors_bytes(&self) -> Vec<u8> {
-        format::safetensors_bytes(self)
     }
 
     /// The name used for the JSON in messages.

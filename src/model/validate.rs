@@ -10,6 +10,16 @@ use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 use std::path::Path;
 
+impl Model {
+    /// Checks everything DESIGN.md §1 fixes (see the `validate` module).
+    pub fn validate(&self) -> Result<()> {
+        let origin = self.origin();
+        let weights = self.weights_origin();
+        structure(self, &origin)?;
+        values(self, &weights)
+    }
+}
+
 /// What validation knows about a tensor produced before the current layer.
 struct TensorInfo {
     c: usize,

@@ -2,7 +2,6 @@
 //! equal to the cycle model, gating observed in the activity counters,
 //! gated sub-arrays and resident weights unchanged.
 
-use super::LayerRun;
 use super::host::{self, read_rows, read_tensor, row_window, write_input};
 use super::plan::{Stimulus, cycle_bound};
 use crate::cosim::Sim;
@@ -12,6 +11,14 @@ use crate::error::{Error, Result};
 use crate::model::{Tensor, reference};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+/// Measured figures of one layer at one width.
+#[derive(Debug, Clone)]
+pub struct LayerRun {
+    pub layer: String,
+    pub cycles: u64,
+    pub arrays: usize,
+}
 
 /// The first mismatch found.
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@ pub mod check;
 pub mod host;
 pub mod plan;
 
-pub use check::Mismatch;
+pub use check::{LayerRun, Mismatch};
 pub use plan::{Stimulus, cycle_bound, stimuli, switch_sequence};
 
 use crate::cosim::{self, Sim};
@@ -37,12 +37,18 @@ pub struct Options {
     pub dump_layer: Option<usize>,
 }
 
-/// Measured figures of one layer at one width.
-#[derive(Debug, Clone)]
-pub struct LayerRun {
-    pub layer: String,
-    pub cycles: u64,
-    pub arrays: usize,
+/// Every width of the model, seed 1, two random images per width (plus the
+/// edge cases), no waveform, no dump.
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            widths: Vec::new(),
+            seed: 1,
+            images: 2,
+            trace: None,
+            dump_layer: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

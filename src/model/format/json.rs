@@ -1,7 +1,7 @@
 //! The model JSON text: parsing with errors that name the JSON path of the
 //! offending key, and the deterministic text written for a model.
 
-use super::{ModelFile, to_file};
+use super::file::{ModelFile, to_file};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use serde::Serialize;

@@ -1,128 +1,109 @@
-//! The on-disk model format: JSON description (serde structs with
-//! `deny_unknown_fields`) and the safetensors weights file.
-//!
-//! This module holds the file structs and the conversions between them and
-//! a [`Model`]; `json` reads and writes the JSON text, `safetensors` the
-//! weights file.
+//! The on-disk model format: the JSON description ([`file`] holds its serde
+//! structs, [`json`] reads and writes the text) and the safetensors weights
+//! file ([`safetensors`]); here they are put together into a [`Model`] and
+//! taken apart again.
 
+mod file;
 mod json;
 mod safetensors;
 
-pub(super) use json::{json_bytes, parse_json};
-pub(super) use safetensors::safetensors_bytes;
-
-use super::{FORMAT, INPUT, InputSpec, Layer, Model, Op, Requant, Residual, validate};
+use super::{FORMAT, INPUT, InputSpec, Layer, Model, Op, Requant, Residual, validate, write_temp};
 use crate::error::{Error, Result};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use file::{ModelFile, RequantFile};
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct ModelFile {
-    pub format: String,
-    pub name: String,
-    pub precision: u32,
-    pub widths: Vec<f64>,
-    pub input: InputFile,
-    /// Weights file, relative to the JSON's directory.
-    pub weights: String,
-    pub layers: Vec<LayerFile>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct InputFile {
-    pub channels: usize,
-    pub height: usize,
-    pub width: usize,
-    pub signed: bool,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct LayerFile {
-    pub name: String,
-    pub op: Op,
-    pub input: String,
-    pub cin: usize,
-    pub cout: usize,
-    /// `[kh, kw]`; required for conv, absent for gap.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kernel: Option<[usize; 2]>,
-    /// Required for conv, absent for gap.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stride: Option<usize>,
-    /// Required for conv, absent for gap.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pad: Option<usize>,
-    pub relu: bool,
-    pub cin_active: Vec<usize>,
-    pub cout_active: Vec<usize>,
-    pub requant: RequantFile,
-}
-
-/// `"none"` or `{"shift": [...], "residual": null | {...}}`.
-#[derive(Debug)]
-pub(super) enum RequantFile {
-    None,
-    Some(RequantSpec),
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RequantSpec {
-    pub shift: Vec<u32>,
-    pub residual: Option<ResidualFile>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct ResidualFile {
-    pub source: String,
-    pub mult: Vec<u32>,
-}
-
-impl Serialize for RequantFile {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        match self {
-            RequantFile::None => s.serialize_str("none"),
-            RequantFile::Some(spec) => spec.serialize(s),
-        }
+impl Model {
+    /// Reads the JSON description and the weights file it names (relative to
+    /// the JSON's directory), and validates both.
+    pub fn load(json: &Path) -> Result<Model> {
+        let text = std::fs::read(json).map_err(|e| Error::io(json, e))?;
+        let file = json::parse_json(&text, json)?;
+        let weights_path = weights_path(json, &file.weights);
+        let st = std::fs::read(&weights_path).map_err(|e| {
+            Error::io(
+                &weights_path,
+                format!(
+                    "{e} (the weights file named by `weights` in {})",
+                    json.display()
+                ),
+            )
+        })?;
+        build(file, &st, json, &weights_path)
     }
-}
 
-impl<'de> Deserialize<'de> for RequantFile {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = RequantFile;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("\"none\" or an object {\"shift\": [...], \"residual\": ...}")
-            }
-            fn visit_str<E: serde::de::Error>(
-                self,
-                v: &str,
-            ) -> std::result::Result<RequantFile, E> {
-                if v == "none" {
-                    Ok(RequantFile::None)
-                } else {
-                    Err(E::invalid_value(serde::de::Unexpected::Str(v), &self))
-                }
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> std::result::Result<RequantFile, A::Error> {
-                RequantSpec::deserialize(serde::de::value::MapAccessDeserializer::new(map))
-                    .map(RequantFile::Some)
-            }
+    /// Same as [`Model::load`], from memory; `origin` names the JSON in
+    /// messages (the weights file is named relative to it).
+    pub fn from_bytes(json: &[u8], safetensors: &[u8], origin: &Path) -> Result<Model> {
+        let file = json::parse_json(json, origin)?;
+        let weights_path = weights_path(origin, &file.weights);
+        build(file, safetensors, origin, &weights_path)
+    }
+
+    /// Writes the JSON to `json` and the weights to `<stem>.safetensors`
+    /// beside it. Both go to temporary files in the same directory first and
+    /// are renamed into place, so nothing is ever half-written.
+    pub fn save(&self, json: &Path) -> Result<()> {
+        self.validate()?;
+        let stem = json
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                Error::invalid(
+                    json,
+                    "path",
+                    json.display(),
+                    "a file name such as `model.json`",
+                )
+            })?;
+        let weights_name = format!("{stem}.safetensors");
+        let weights = json.with_file_name(&weights_name);
+        if weights == json {
+            return Err(Error::invalid(
+                json,
+                "path",
+                json.display(),
+                "a JSON file name that differs from its weights file `<stem>.safetensors`",
+            ));
         }
-        d.deserialize_any(V)
+        let json_bytes = json::json_bytes(self, &weights_name);
+        let st_bytes = self.safetensors_bytes();
+        let dir = match json.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let tmp_st = write_temp(&dir, &st_bytes, &weights)?;
+        let tmp_json = write_temp(&dir, &json_bytes, json)?;
+        tmp_st
+            .persist(&weights)
+            .map_err(|e| Error::io(&weights, e.error))?;
+        tmp_json
+            .persist(json)
+            .map_err(|e| Error::io(json, e.error))?;
+        Ok(())
+    }
+
+    /// The model JSON, byte-identical for the same model. Its `weights` field
+    /// names `<stem>.safetensors` for the stem of [`Model::path`] when that
+    /// is a `.json` file, else `<name>.safetensors`.
+    pub fn json_bytes(&self) -> Vec<u8> {
+        let stem = Some(&self.path)
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .and_then(|p| p.file_stem())
+            .and_then(|s| s.to_str())
+            .filter(|s| !s.is_empty())
+            .unwrap_or(&self.name);
+        json::json_bytes(self, &format!("{stem}.safetensors"))
+    }
+
+    /// The safetensors weights file, byte-identical for the same model.
+    pub fn safetensors_bytes(&self) -> Vec<u8> {
+        safetensors::safetensors_bytes(self)
     }
 }
 
 /// Path of the weights file named in the JSON, relative to the JSON's directory.
-pub(super) fn weights_path(json: &Path, weights: &str) -> PathBuf {
+fn weights_path(json: &Path, weights: &str) -> PathBuf {
     match json.parent() {
         Some(dir) => dir.join(weights),
         None => PathBuf::from(weights),
@@ -130,12 +111,7 @@ pub(super) fn weights_path(json: &Path, weights: &str) -> PathBuf {
 }
 
 /// Builds and validates a model from the parsed JSON and the weights bytes.
-pub(super) fn build(
-    file: ModelFile,
-    st: &[u8],
-    origin: &Path,
-    weights_file: &Path,
-) -> Result<Model> {
+fn build(file: ModelFile, st: &[u8], origin: &Path, weights_file: &Path) -> Result<Model> {
     let n_widths = file.widths.len();
     let mut model = Model {
         path: origin.to_path_buf(),
@@ -238,48 +214,4 @@ pub(super) fn build(
     safetensors::read_weights(&mut model, st, weights_file, n_widths)?;
     validate::values(&model, weights_file)?;
     Ok(model)
-}
-
-/// The file form of a model, with `weights` naming the weights file.
-fn to_file(m: &Model, weights: &str) -> ModelFile {
-    ModelFile {
-        format: FORMAT.to_string(),
-        name: m.name.clone(),
-        precision: m.precision,
-        widths: m.widths.clone(),
-        input: InputFile {
-            channels: m.input.channels,
-            height: m.input.height,
-            width: m.input.width,
-            signed: m.input.signed,
-        },
-        weights: weights.to_string(),
-        layers: m
-            .layers
-            .iter()
-            .map(|l| LayerFile {
-                name: l.name.clone(),
-                op: l.op,
-                input: l.input.clone(),
-                cin: l.cin,
-                cout: l.cout,
-                kernel: (l.op == Op::Conv).then_some([l.kh, l.kw]),
-                stride: (l.op == Op::Conv).then_some(l.stride),
-                pad: (l.op == Op::Conv).then_some(l.pad),
-                relu: l.relu,
-                cin_active: l.cin_active.clone(),
-                cout_active: l.cout_active.clone(),
-                requant: match &l.requant {
-                    None => RequantFile::None,
-                    Some(r) => RequantFile::Some(RequantSpec {
-                        shift: r.shift.clone(),
-                        residual: r.residual.as_ref().map(|r| ResidualFile {
-                            source: r.source.clone(),
-                            mult: r.mult.clone(),
-                        }),
-                    }),
-                },
-            })
-            .collect(),
-    }
 }
