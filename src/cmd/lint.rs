@@ -17,7 +17,7 @@ pub fn run(a: LintArgs) -> Result<()> {
         // where synth_xilinx, which infers block RAM, takes ~65 s.
         _ => Synth::Xilinx,
     };
-    let rep = crate::lint::lint_with(&a.dir, &files, "capim_top", synth)?;
+    let rep = crate::lint::lint_with(&a.dir, &files, crate::hw::TOP_MODULE, synth)?;
     for t in &rep.tools {
         println!(
             "  {:<10} {} ({:.1} s): {}",

@@ -32,4 +32,4 @@ pub mod sim;
 pub mod verilator;
 
 pub use sim::{RunResult, Sim};
-pub use verilator::{Built, HARNESS_CPP, TOP, build};
+pub use verilator::{Built, HARNESS_CPP, build};

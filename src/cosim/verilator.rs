@@ -35,9 +35,6 @@ use crate::{Error, Result};
 /// The harness source, embedded so capim works from any directory.
 pub const HARNESS_CPP: &str = include_str!("../../testbenches/harness.cpp");
 
-/// Name of the top module the harness drives.
-pub const TOP: &str = "capim_top";
-
 /// Name of the harness executable inside the build directory.
 pub const EXE_NAME: &str = "capim_harness";
 const STAMP_NAME: &str = "capim_harness.stamp";
@@ -104,7 +101,7 @@ pub fn build(rtl_dir: &Path, filelist: &[PathBuf], build_dir: &Path) -> Result<B
         "-Wall",
         "--trace-fst",
         "--top-module",
-        TOP,
+        crate::hw::TOP_MODULE,
         "-o",
         EXE_NAME,
         "-MAKEFLAGS",

@@ -69,7 +69,7 @@ pub const RTL: &[RtlFile] = &[
         source: Source::Template(include_str!("../../templates/capim_conv_engine.v.j2")),
     },
     RtlFile {
-        module: "capim_top",
+        module: crate::hw::TOP_MODULE,
         source: Source::Template(include_str!("../../templates/capim_top.v.j2")),
     },
 ];

@@ -207,26 +207,10 @@ pub fn manifest(fields: &[DescField]) -> serde_json::Value {
 mod tests {
     use super::*;
 
-    fn widths() -> Widths {
-        Widths {
-            n: 8,
-            plw: 3,
-            rw: 10,
-            cnt_w: 9,
-            sw: 6,
-            clw: 8,
-            aw: 20,
-            qaw: 12,
-            lw: 5,
-            ww: 2,
-            acc_w: 48,
-        }
-    }
-
     /// Each field lands at its offset and nowhere else.
     #[test]
     fn pack_places_each_field_at_its_offset() {
-        let fields = layout(&widths());
+        let fields = layout(&Widths::example());
         let d = Descriptor {
             in_base: 0xABCDE,
             wrow_base: 0x3FF,

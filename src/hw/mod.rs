@@ -50,6 +50,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 
+/// Name of the accelerator's top module (`capim_top.v`), the module the
+/// host bus, the harness and the lint drive.
+pub const TOP_MODULE: &str = "capim_top";
+
 /// Bits of the shift-add accumulator behind every bit-counter.
 pub const ACC_W: u32 = 48;
 
@@ -264,4 +268,25 @@ pub struct Widths {
     pub ww: u32,
     /// Accumulator bits (ACC_W).
     pub acc_w: u32,
+}
+
+#[cfg(test)]
+impl Widths {
+    /// The widths of the default design (ResNet-20 8-bit on 32 x 1024x256),
+    /// for unit tests.
+    pub(crate) fn example() -> Widths {
+        Widths {
+            n: 8,
+            plw: 3,
+            rw: 10,
+            cnt_w: 9,
+            sw: 6,
+            clw: 8,
+            aw: 20,
+            qaw: 12,
+            lw: 5,
+            ww: 2,
+            acc_w: ACC_W,
+        }
+    }
 }

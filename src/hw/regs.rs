@@ -355,17 +355,10 @@ mod tests {
     #[test]
     fn registers_do_not_overlap() {
         let w = Widths {
-            n: 8,
-            plw: 3,
             rw: 12,
-            cnt_w: 11,
             sw: 9,
-            clw: 10,
             aw: 24,
-            qaw: 16,
-            lw: 8,
-            ww: 4,
-            acc_w: 48,
+            ..Widths::example()
         };
         let spans: Vec<(u64, u64)> = MAP
             .iter()
@@ -389,19 +382,7 @@ mod tests {
             cols: 256,
             count: 32,
         };
-        let w = Widths {
-            n: 8,
-            plw: 3,
-            rw: 10,
-            cnt_w: 9,
-            sw: 6,
-            clw: 8,
-            aw: 20,
-            qaw: 12,
-            lw: 5,
-            ww: 2,
-            acc_w: 48,
-        };
+        let w = Widths::example();
         let rw = RowWindow::new(&sa, &w);
         assert_eq!((rw.words, rw.word_bits, rw.row_lo, rw.sa_lo), (8, 3, 3, 13));
         assert_eq!(rw.addr(2, 5, 7), 0x4000_0000 | (2 << 13) | (5 << 3) | 7);

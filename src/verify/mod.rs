@@ -74,7 +74,7 @@ pub struct Report {
     pub dumps: Vec<PathBuf>,
 }
 
-/// Builds the RTL of `d.dir` with Verilator and verifies it.
+/// Builds the RTL of `d.out` with Verilator and verifies it.
 pub fn verify(d: &Design, opts: &Options) -> Result<Report> {
     let files = d.out.filelist()?;
     let built = cosim::build(d.out.path(), &files, &d.out.build_dir())?;
