@@ -1,6 +1,8 @@
-//! Verilog and image emission: renders the embedded minijinja templates for
-//! a configuration and model, and writes the generated directory atomically
-//! (temp dir, then rename) with a manifest that documents the mapping.
+//! Verilog and image emission: the design's Verilog files ([`RTL`]: fixed
+//! cells with the header prepended, and minijinja templates rendered from
+//! typed structs), the weight, descriptor and requantization images, and a
+//! manifest that documents the mapping, all in memory ([`Generated`]);
+//! [`outdir`] writes them atomically and opens them again.
 
 pub mod outdir;
 
