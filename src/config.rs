@@ -20,7 +20,21 @@ impl ArrayConfig {
 
     /// Loads and validates a TOML configuration file.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let bytes = crate::fsio::read_bounded(
+            path,
+            crate::fsio::MAX_CONFIG_BYTES,
+            "an array configuration",
+        )?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let at = e.utf8_error().valid_up_to();
+            let (line, col) = line_col(&String::from_utf8_lossy(&e.as_bytes()[..at]), at);
+            Error::invalid(
+                path,
+                "encoding",
+                format!("byte {at} (line {line}, column {col})"),
+                "UTF-8 text (TOML)",
+            )
+        })?;
         Self::parse(&text, path)
     }
 

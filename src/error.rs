@@ -40,16 +40,16 @@ impl Error {
         expected: impl Into<String>,
     ) -> Self {
         Error::Invalid {
-            file: file.as_ref().display().to_string(),
-            field: field.into(),
-            value: value.to_string(),
+            file: clip(&file.as_ref().display().to_string()),
+            field: clip(&field.into()),
+            value: clip(&value.to_string()),
             expected: expected.into(),
         }
     }
 
     pub fn io(path: impl AsRef<Path>, err: impl std::fmt::Display) -> Self {
         Error::Io {
-            path: path.as_ref().display().to_string(),
+            path: clip(&path.as_ref().display().to_string()),
             msg: err.to_string(),
         }
     }
@@ -68,5 +68,47 @@ impl Error {
             Error::ToolFailed { .. } => 1,
             _ => 2,
         }
+    }
+}
+
+/// Longest echo of a user-supplied file name, field or value in a message,
+/// in characters.
+pub const ECHO_CHARS: usize = 160;
+
+/// A user-supplied text as it is echoed in a message: control characters
+/// escaped (`\n`, `\u{0}`), cut after [`ECHO_CHARS`] characters with a note
+/// of how many were left out.
+pub fn clip(s: &str) -> String {
+    let mut out = String::new();
+    for (n, c) in s.chars().enumerate() {
+        if n == ECHO_CHARS {
+            let rest = s.chars().count() - n;
+            out.push_str(&format!("... ({rest} more characters)"));
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echoes_are_escaped_and_cut() {
+        assert_eq!(clip("a\nb\0"), "a\\nb\\u{0}");
+        let long = "x".repeat(10_000);
+        let c = clip(&long);
+        assert!(
+            c.len() < 200 && c.ends_with("(9840 more characters)"),
+            "{c}"
+        );
+        let e = Error::invalid("m.json", "name", "evil\nmodule x;", "a name");
+        assert!(!e.to_string().contains('\n'), "{e}");
     }
 }

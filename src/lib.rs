@@ -34,6 +34,7 @@ pub mod cosim;
 pub mod cost;
 pub mod emit;
 pub mod error;
+pub mod fsio;
 pub mod hw;
 pub mod layout;
 pub mod lint;

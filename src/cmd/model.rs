@@ -3,6 +3,14 @@
 use crate::{Result, cli::SynthArgs};
 
 pub fn synth(a: SynthArgs) -> Result<()> {
+    // Both files it writes are checked before anything is computed.
+    use crate::fsio::{Target, check_target};
+    check_target(&a.out, "--out", Target::File)?;
+    check_target(
+        &crate::model::Model::weights_path_for(&a.out)?,
+        "--out",
+        Target::File,
+    )?;
     let model = crate::model::synth::synth(&a.preset, a.precision, a.seed)?;
     model.save(&a.out)?;
     println!(

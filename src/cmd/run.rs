@@ -5,6 +5,7 @@ use crate::model::{Model, npy, reference};
 use crate::{Result, cli::RunArgs};
 
 pub fn run(a: RunArgs) -> Result<()> {
+    crate::fsio::check_target(&a.output, "--output", crate::fsio::Target::File)?;
     let model = Model::load(&a.model)?;
     let width = match &a.width {
         Some(w) => model.width_index(w)?,

@@ -9,11 +9,17 @@ use std::time::Instant;
 
 pub fn run(a: VerifyArgs) -> Result<()> {
     let t0 = Instant::now();
+    // Bad arguments are found before anything is generated or simulated.
+    if let Some(t) = &a.trace {
+        crate::fsio::check_target(t, "--trace", crate::fsio::Target::File)?;
+    }
     let out = match &a.from {
         Some(d) => OutDir::new(d),
         None => {
             let (cfg, model) = super::design::load(&a.design)?;
             // Check the request and the tools before writing anything.
+            crate::fsio::check_no_spaces(&a.out, "--out")?;
+            crate::fsio::check_target(&a.out, "--out", crate::fsio::Target::Dir)?;
             for w in &a.widths {
                 model.width_index_as(w, "--widths")?;
             }

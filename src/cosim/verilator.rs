@@ -74,15 +74,7 @@ pub fn build(rtl_dir: &Path, filelist: &[PathBuf], build_dir: &Path) -> Result<B
         ));
     }
     for dir in [rtl_dir, build_dir] {
-        let abs = std::path::absolute(dir).map_err(|e| Error::io(dir, e))?;
-        if abs.to_string_lossy().chars().any(char::is_whitespace) {
-            return Err(Error::invalid(
-                dir,
-                "directory",
-                format!("{:?}", abs.display().to_string()),
-                "a path without spaces: Verilator's generated makefiles cannot build in one",
-            ));
-        }
+        crate::fsio::check_no_spaces(dir, "directory")?;
     }
     fs::create_dir_all(build_dir).map_err(|e| Error::io(build_dir, e))?;
     let build_dir = std::path::absolute(build_dir).map_err(|e| Error::io(build_dir, e))?;

@@ -23,10 +23,10 @@ pub fn layer_cycles(lay: &Layout, model: &Model, li: usize, wi: usize) -> u64 {
     let l = &model.layers[li];
     if l.op == Op::Gap {
         // per channel: start, one read per input position, last read, requantize
-        let (h, w) = model.in_hw(li);
+        let (h, w) = lay.layers[li].in_hw;
         return 1 + wm.cout_active as u64 * ((h * w) as u64 + 3);
     }
-    let (ho, wo) = model.out_hw(li);
+    let (ho, wo) = lay.layers[li].out_hw;
     let positions = (ho * wo) as u64;
     let raw = if l.requant.is_none() {
         raw_words(lay.precision) as u64
@@ -50,10 +50,10 @@ pub fn layer_cycles(lay: &Layout, model: &Model, li: usize, wi: usize) -> u64 {
 }
 
 /// (computes, row writes) every enabled sub-array performs for layer `li` at width `wi`.
-pub fn layer_ops(lay: &Layout, model: &Model, li: usize, wi: usize) -> (u64, u64) {
+pub fn layer_ops(lay: &Layout, li: usize, wi: usize) -> (u64, u64) {
     let wm = &lay.layers[li].widths[wi];
     let n = lay.precision as u64;
-    let (ho, wo) = model.out_hw(li);
+    let (ho, wo) = lay.layers[li].out_hw;
     let positions = (ho * wo) as u64;
     let writes = positions * wm.chunks as u64 * n;
     let computes = positions * wm.slots as u64 * wm.chunks as u64 * n * n;

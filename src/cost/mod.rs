@@ -47,7 +47,7 @@ fn ratio(a: u64, b: u64) -> f64 {
 pub fn layer(lay: &Layout, model: &Model, li: usize, wi: usize) -> Cost {
     let l = &model.layers[li];
     let wm = &lay.layers[li].widths[wi];
-    let (ho, wo) = model.out_hw(li);
+    let (ho, wo) = lay.layers[li].out_hw;
     let n = lay.precision as u64;
     let cycles = layer_cycles(lay, model, li, wi);
     Cost {

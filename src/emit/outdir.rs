@@ -3,6 +3,7 @@
 //! `capim lint` and the library open it again.
 
 use crate::error::{Error, Result};
+use crate::fsio;
 use crate::hw::ArrayConfig;
 use crate::layout::Layout;
 use crate::model::Model;
@@ -107,24 +108,40 @@ impl OutDir {
         let cfg = ArrayConfig::load(&self.path.join(CONFIG_FILE))?;
         let model = Model::load(&self.path.join(MODEL_JSON))?;
         let layout = Layout::new(&cfg, &model)?;
-        Ok(Design {
+        let d = Design {
             out: self.clone(),
             cfg,
             model,
             layout,
-        })
+        };
+        d.check_images()?;
+        Ok(d)
     }
 
-    /// Writes `g` into `out` atomically: a temporary directory beside it,
-    /// renamed into place. An existing Verilator build directory inside
-    /// `out` is carried over; a non-empty `out` that `capim gen` did not
-    /// write is refused.
+    /// Writes `g` into `out` atomically: every file into a temporary
+    /// directory beside `out`, then swapped into place. `out` is checked
+    /// first ([`fsio::check_target`]); an existing directory is replaced only
+    /// if `capim gen` wrote it (it has a manifest) or it is empty, and its
+    /// Verilator build directory is carried over. On any failure the
+    /// temporary directory is removed and an existing `out`, build cache
+    /// included, is left as it was.
     pub fn write(g: &Generated, out: &Path) -> Result<OutDir> {
-        let parent = match out.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+        fsio::check_target(out, "--out", fsio::Target::Dir)?;
+        let exists = out.is_dir();
+        if exists
+            && !out.join(MANIFEST).exists()
+            && std::fs::read_dir(out)
+                .map(|mut d| d.next().is_some())
+                .unwrap_or(false)
+        {
+            return Err(Error::invalid(
+                out,
+                "--out",
+                out.display(),
+                "an empty directory or one written by `capim gen` (it has no manifest.json; refusing to replace it)",
+            ));
+        }
+        let parent = fsio::parent_dir(out);
         let tmp = tempfile::Builder::new()
             .prefix(".capim-gen-")
             .tempdir_in(&parent)
@@ -136,34 +153,49 @@ impl OutDir {
             }
             std::fs::write(&p, data).map_err(|e| Error::io(&p, e))?;
         }
-        if out.exists() {
-            if !out.join(MANIFEST).exists()
-                && std::fs::read_dir(out)
-                    .map(|mut d| d.next().is_some())
-                    .unwrap_or(false)
-            {
-                return Err(Error::invalid(
-                    out,
-                    "--out",
-                    out.display(),
-                    "an empty directory or one written by `capim gen` (it has no manifest.json; refusing to replace it)",
-                ));
-            }
-            let old_build = out.join(BUILD_DIR);
-            if old_build.is_dir() {
-                let _ = std::fs::rename(&old_build, tmp.path().join(BUILD_DIR));
-            }
-            let trash = parent.join(format!(".capim-old-{}", std::process::id()));
-            std::fs::rename(out, &trash).map_err(|e| Error::io(out, e))?;
-            let kept = tmp.keep();
-            std::fs::rename(&kept, out).map_err(|e| Error::io(out, e))?;
-            let _ = std::fs::remove_dir_all(&trash);
+        if exists {
+            swap(tmp.path(), out, &parent)?;
         } else {
-            let kept = tmp.keep();
-            std::fs::rename(&kept, out).map_err(|e| Error::io(out, e))?;
+            std::fs::rename(tmp.path(), out).map_err(|e| Error::io(out, e))?;
         }
+        // The temporary directory is `out` now: nothing left to remove.
+        let _ = tmp.keep();
         Ok(OutDir::new(out))
     }
+}
+
+/// Replaces the existing directory `out` by `new` (both in `parent`),
+/// moving `out`'s build directory into `new` first. If a step fails, what
+/// was done is undone: `out` and its build directory stay as they were.
+fn swap(new: &Path, out: &Path, parent: &Path) -> Result<()> {
+    let old_build = out.join(BUILD_DIR);
+    let new_build = new.join(BUILD_DIR);
+    let moved_build = old_build.is_dir() && std::fs::rename(&old_build, &new_build).is_ok();
+    let restore_build = || {
+        if moved_build {
+            let _ = std::fs::rename(&new_build, &old_build);
+        }
+    };
+    let trash = tempfile::Builder::new()
+        .prefix(".capim-old-")
+        .tempdir_in(parent)
+        .map_err(|e| {
+            restore_build();
+            Error::io(parent, e)
+        })?;
+    // `out` replaces the empty directory `trash` (rename onto an empty
+    // directory is allowed), then `new` takes the name `out`.
+    if let Err(e) = std::fs::rename(out, trash.path()) {
+        restore_build();
+        return Err(Error::io(out, e));
+    }
+    if let Err(e) = std::fs::rename(new, out) {
+        let _ = std::fs::rename(trash.path(), out);
+        restore_build();
+        return Err(Error::io(out, e));
+    }
+    // Dropping `trash` removes the old directory.
+    Ok(())
 }
 
 /// A generated directory loaded again: its configuration, model and layout.
@@ -172,4 +204,46 @@ pub struct Design {
     pub cfg: ArrayConfig,
     pub model: Model,
     pub layout: Layout,
+}
+
+impl Design {
+    /// Checks the descriptor and requantization images on disk (the weight
+    /// images are read back against the RTL at the end of a verification):
+    /// a corrupt image is bad input (exit 2), found before simulating.
+    pub fn check_images(&self) -> Result<()> {
+        use crate::layout::decode::{parse_memh, parse_subarray};
+        let w = &self.layout.widths;
+        let read = |name: &str| -> Result<String> {
+            let p = self.out.join(name);
+            std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))
+        };
+        let line = |i: usize| format!("line {}", i + 1);
+        let desc_bits = crate::hw::desc::width(&crate::hw::desc::layout(w)) as usize;
+        parse_memh(
+            &read(DESC_FILE)?,
+            1 << (w.lw + w.ww),
+            desc_bits,
+            &self.out.join(DESC_FILE),
+            "lines",
+            line,
+        )?;
+        parse_memh(
+            &read(QUANT_FILE)?,
+            1 << w.qaw,
+            64,
+            &self.out.join(QUANT_FILE),
+            "lines",
+            line,
+        )?;
+        for a in 0..self.layout.count {
+            let f = subarray_file(a);
+            parse_subarray(
+                &read(&f)?,
+                self.layout.rows,
+                self.layout.cols,
+                &self.out.join(&f),
+            )?;
+        }
+        Ok(())
+    }
 }

@@ -9,25 +9,39 @@ use std::path::Path;
 
 /// Parses a sub-array `$readmemh` image of `rows` words of `cols` bits.
 pub fn parse_subarray(text: &str, rows: usize, cols: usize, file: &Path) -> Result<Vec<Bits>> {
+    parse_memh(text, rows, cols, file, "rows", |i| format!("row {i}"))
+}
+
+/// Parses a `$readmemh` image of exactly `depth` words of `bits` bits, one
+/// word of `ceil(bits/4)` hex digits per line; errors name `file`, the
+/// line count as `count_field`, and a bad word as `word_field(index)`.
+pub fn parse_memh(
+    text: &str,
+    depth: usize,
+    bits: usize,
+    file: &Path,
+    count_field: &str,
+    word_field: impl Fn(usize) -> String,
+) -> Result<Vec<Bits>> {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    if lines.len() != rows {
+    if lines.len() != depth {
         return Err(Error::invalid(
             file,
-            "rows",
+            count_field,
             lines.len(),
-            format!("{rows} lines of {} hex digits", cols.div_ceil(4)),
+            format!("{depth} lines of {} hex digits", bits.div_ceil(4)),
         ));
     }
     lines
         .iter()
         .enumerate()
         .map(|(i, l)| {
-            Bits::from_hex(l, cols).ok_or_else(|| {
+            Bits::from_hex(l, bits).ok_or_else(|| {
                 Error::invalid(
                     file,
-                    format!("row {i}"),
+                    word_field(i),
                     l.trim(),
-                    format!("{} hex digits", cols.div_ceil(4)),
+                    format!("{} hex digits", bits.div_ceil(4)),
                 )
             })
         })

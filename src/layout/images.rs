@@ -52,8 +52,8 @@ pub fn desc_memh(lay: &Layout, model: &Model) -> String {
     let entries = 1usize << (lay.widths.lw + lay.widths.ww);
     let mut words = vec![Bits::new(desc::width(&fields) as usize); entries];
     for (li, (lm, l)) in lay.layers.iter().zip(&model.layers).enumerate() {
-        let (hi, wi_) = model.in_hw(li);
-        let (ho, wo) = model.out_hw(li);
+        let (hi, wi_) = lm.in_hw;
+        let (ho, wo) = lm.out_hw;
         let rq = l.requant.as_ref();
         let res = rq.and_then(|r| r.residual.as_ref());
         for (wi, wm) in lm.widths.iter().enumerate() {

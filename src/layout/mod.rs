@@ -64,6 +64,9 @@ pub struct LayerMap {
     pub in_base: usize,
     pub out_base: usize,
     pub res_base: Option<usize>,
+    /// Input and output map (H, W).
+    pub in_hw: (usize, usize),
+    pub out_hw: (usize, usize),
     /// Lanes per pixel of the input, output and residual tensors.
     pub in_ps: usize,
     pub out_ps: usize,
@@ -192,8 +195,10 @@ impl Layout {
             1,
         )];
         let mut act_depth = tensors[0].lanes();
+        let out_hws = model.out_hws();
+        let in_hws = model.in_hws(&out_hws);
         for (li, l) in model.layers.iter().enumerate() {
-            let (ho, wo) = model.out_hw(li);
+            let (ho, wo) = out_hws[li];
             let words = if l.requant.is_none() {
                 raw_words(cfg.precision)
             } else {
@@ -209,13 +214,13 @@ impl Layout {
             act_depth += t.lanes();
             tensors.push(t);
         }
-        let region = |name: &str| tensors.iter().find(|t| t.name == name).map(|t| t.base);
-        let stride = |name: &str| {
-            tensors
-                .iter()
-                .find(|t| t.name == name)
-                .map_or(0, |t| t.pixel_stride)
-        };
+        let by_name: std::collections::HashMap<&str, &TensorRegion> = tensors
+            .iter()
+            .rev() // the first region of a name wins
+            .map(|t| (t.name.as_str(), t))
+            .collect();
+        let region = |name: &str| by_name.get(name).map(|t| t.base);
+        let stride = |name: &str| by_name.get(name).map_or(0, |t| t.pixel_stride);
         let res_src = |l: &crate::model::Layer| {
             l.requant
                 .as_ref()
@@ -225,7 +230,7 @@ impl Layout {
 
         let mut layers = Vec::new();
         let mut scratch_chunks = 1;
-        for l in &model.layers {
+        for (li, l) in model.layers.iter().enumerate() {
             let ksize = l.kh * l.kw;
             if l.op == Op::Gap {
                 // Pooling runs in the engine's periphery: no weights, no arrays.
@@ -241,6 +246,8 @@ impl Layout {
                     in_base: region(&l.input).unwrap_or(0),
                     out_base: region(&l.name).unwrap_or(0),
                     res_base: None,
+                    in_hw: in_hws[li],
+                    out_hw: out_hws[li],
                     in_ps: stride(&l.input),
                     out_ps: stride(&l.name),
                     res_ps: 0,
@@ -278,6 +285,8 @@ impl Layout {
                 in_base: region(&l.input).unwrap_or(0),
                 out_base: region(&l.name).unwrap_or(0),
                 res_base: res_src(l).and_then(|r| region(&r)),
+                in_hw: in_hws[li],
+                out_hw: out_hws[li],
                 in_ps: stride(&l.input),
                 out_ps: stride(&l.name),
                 res_ps: res_src(l).map_or(0, |r| stride(&r)),
@@ -342,7 +351,7 @@ impl Layout {
         let mut max_val = act_depth.max(cols);
         let mut max_cout = 1;
         for (li, l) in model.layers.iter().enumerate() {
-            let (h, w) = model.in_hw(li);
+            let (h, w) = in_hws[li];
             max_val = max_val.max(h + 2 * l.pad + l.kh).max(w + 2 * l.pad + l.kw);
             max_val = max_val.max(2 * l.cout + 1).max(l.cin + 1);
             max_cout = max_cout.max(l.cout);

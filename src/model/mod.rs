@@ -42,6 +42,9 @@ pub const FORMAT: &str = "capim-cadnn/1";
 pub const INPUT: &str = "input";
 /// Exclusive upper bound of the multipliers `M` and `R`.
 pub const MULT_LIMIT: u32 = 1 << 16;
+/// Tolerance within which a width given as text (`--width 0.5`) matches one
+/// of the model's widths; the model's widths must differ by more.
+pub const WIDTH_TOL: f64 = 1e-9;
 /// Largest requantization shift `S`.
 pub const MAX_SHIFT: u32 = 62;
 /// Bits of the hardware accumulator (signed).
@@ -126,6 +129,22 @@ pub struct Layer {
 }
 
 impl Layer {
+    /// Output (H, W) of this layer for an input map of `(h, w)`:
+    /// `(x + 2*pad - k) / stride + 1` per axis (0 for an empty input).
+    pub fn out_size(&self, (h, w): (usize, usize)) -> (usize, usize) {
+        let out = |x: usize, k: usize| {
+            if x == 0 {
+                0
+            } else {
+                x.saturating_add(self.pad.saturating_mul(2))
+                    .saturating_sub(k)
+                    / self.stride.max(1)
+                    + 1
+            }
+        };
+        (out(h, self.kh), out(w, self.kw))
+    }
+
     /// Bound on `|sum|` of the accumulator without the bias, for N-bit
     /// operands: `cin*kh*kw*2^(2N-1)` for a conv (one product is at most
     /// `(2^N-1)*2^(N-1)` in magnitude), `kh*kw*2^N` for a gap (one activation
@@ -221,22 +240,21 @@ impl Model {
             .map_err(|_| Error::invalid(self.origin(), field, w, expected()))?;
         self.widths
             .iter()
-            .position(|&x| (x - v).abs() <= 1e-9)
+            .position(|&x| (x - v).abs() <= WIDTH_TOL)
             .ok_or_else(|| Error::invalid(self.origin(), field, w, expected()))
     }
 
     /// Output height and width of `layer`.
     pub fn out_hw(&self, layer: usize) -> (usize, usize) {
-        self.hw_table().get(layer).copied().unwrap_or((0, 0))
+        self.out_hws().get(layer).copied().unwrap_or((0, 0))
     }
 
     /// Input height and width of `layer` (those of the tensor it reads).
     pub fn in_hw(&self, layer: usize) -> (usize, usize) {
-        let table = self.hw_table();
-        match self.layers.get(layer) {
-            Some(l) => self.lookup_hw(&table[..layer], &l.input),
-            None => (0, 0),
-        }
+        self.in_hws(&self.out_hws())
+            .get(layer)
+            .copied()
+            .unwrap_or((0, 0))
     }
 
     /// Whether `tensor` holds signed values: `input.signed` for the input,
@@ -290,33 +308,37 @@ impl Model {
 
     /// Output (H, W) of every layer, in order; a layer whose input is not an
     /// earlier tensor gets (0, 0). Never panics, even on invalid models.
-    fn hw_table(&self) -> Vec<(usize, usize)> {
-        let mut table: Vec<(usize, usize)> = Vec::with_capacity(self.layers.len());
+    /// Linear in the layer count: loops over layers take this once rather
+    /// than calling [`Model::out_hw`] per layer.
+    pub fn out_hws(&self) -> Vec<(usize, usize)> {
+        let mut by_name: std::collections::HashMap<&str, (usize, usize)> =
+            std::collections::HashMap::with_capacity(self.layers.len() + 1);
+        by_name.insert(INPUT, (self.input.height, self.input.width));
+        let mut table = Vec::with_capacity(self.layers.len());
         for l in &self.layers {
-            let (h, w) = self.lookup_hw(&table, &l.input);
-            let out = |x: usize, k: usize| {
-                if x == 0 {
-                    0
-                } else {
-                    x.saturating_add(l.pad.saturating_mul(2)).saturating_sub(k) / l.stride.max(1)
-                        + 1
-                }
-            };
-            table.push((out(h, l.kh), out(w, l.kw)));
+            let hw = l.out_size(by_name.get(l.input.as_str()).copied().unwrap_or((0, 0)));
+            table.push(hw);
+            // The first layer of a name wins, as a lookup by position would.
+            by_name.entry(l.name.as_str()).or_insert(hw);
         }
         table
     }
 
-    /// (H, W) of `tensor`, looking only at the first `table.len()` layers.
-    fn lookup_hw(&self, table: &[(usize, usize)], tensor: &str) -> (usize, usize) {
-        if tensor == INPUT {
-            return (self.input.height, self.input.width);
+    /// Input (H, W) of every layer given [`Model::out_hws`].
+    pub fn in_hws(&self, out: &[(usize, usize)]) -> Vec<(usize, usize)> {
+        let mut by_name: std::collections::HashMap<&str, usize> =
+            std::collections::HashMap::with_capacity(self.layers.len());
+        let mut table = Vec::with_capacity(self.layers.len());
+        for (i, l) in self.layers.iter().enumerate() {
+            let hw = if l.input == INPUT {
+                (self.input.height, self.input.width)
+            } else {
+                by_name.get(l.input.as_str()).map_or((0, 0), |&j| out[j])
+            };
+            table.push(hw);
+            by_name.entry(l.name.as_str()).or_insert(i);
         }
-        self.layers[..table.len()]
-            .iter()
-            .position(|l| l.name == tensor)
-            .map(|i| table[i])
-            .unwrap_or((0, 0))
+        table
     }
 }
 
@@ -378,26 +400,4 @@ pub fn default_model(precision: u32) -> Result<Model> {
             "8 or 16",
         )),
     }
-}
-
-/// Writes `bytes` to a new temporary file in `dir`; `target` names it in
-/// messages.
-pub(crate) fn write_temp(
-    dir: &Path,
-    bytes: &[u8],
-    target: &Path,
-) -> Result<tempfile::NamedTempFile> {
-    use std::io::Write;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(target, e))?;
-    tmp.write_all(bytes).map_err(|e| Error::io(target, e))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let perms = std::fs::Permissions::from_mode(0o644);
-        tmp.as_file()
-            .set_permissions(perms)
-            .map_err(|e| Error::io(target, e))?;
-    }
-    tmp.as_file().sync_all().map_err(|e| Error::io(target, e))?;
-    Ok(tmp)
 }

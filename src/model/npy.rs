@@ -7,10 +7,10 @@
 //! int8/uint8/int16/uint16 for requantized layers (uint for ReLU), int64 for
 //! `requant: "none"`.
 
-use super::{Model, Tensor, reference::out_range};
+use super::{MAX_ELEMS, Model, Tensor, reference::out_range};
 use crate::error::{Error, Result};
 use npyz::{TypeChar, WriterBuilder};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Integer dtypes capim reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,13 +66,13 @@ pub struct NpyArray {
 
 /// Reads an integer NPY file (C order).
 pub fn read(path: &Path) -> Result<NpyArray> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::fsio::read_bounded(path, crate::fsio::MAX_NPY_BYTES, "a tensor (NPY)")?;
     parse(&bytes, path)
 }
 
 /// Parses NPY bytes; `origin` names the file in messages.
 pub fn parse(bytes: &[u8], origin: &Path) -> Result<NpyArray> {
-    check_shape_size(bytes, origin)?;
+    check_preamble(bytes, origin)?;
     let mut rest: &[u8] = bytes;
     let header = npyz::NpyHeader::from_reader(&mut rest).map_err(|e| {
         Error::invalid(
@@ -152,41 +152,70 @@ pub fn parse(bytes: &[u8], origin: &Path) -> Result<NpyArray> {
     Ok(NpyArray { shape, dtype, data })
 }
 
-/// Rejects a header whose shape multiplies past 2^63 before npyz computes
-/// the element count and strides (which would overflow). Headers this scan
-/// does not understand are left to npyz.
-fn check_shape_size(bytes: &[u8], origin: &Path) -> Result<()> {
-    let head = &bytes[..bytes.len().min(1 << 20)];
-    let Some(at) = head.windows(7).position(|w| w == b"'shape'") else {
-        return Ok(());
+/// Checks the NPY preamble before any parser allocates: the magic, the
+/// version, a header length that fits in the file, and a shape (keys in
+/// single or double quotes) of at most [`MAX_ELEMS`] elements. The data
+/// length is checked against the parsed shape before it is decoded.
+fn check_preamble(bytes: &[u8], origin: &Path) -> Result<()> {
+    let bad = |field: &str, value: String, expected: &str| {
+        Err(Error::invalid(origin, field, value, expected.to_string()))
     };
-    let after = &head[at..];
-    let (Some(open), Some(close)) = (
-        after.iter().position(|&b| b == b'('),
-        after.iter().position(|&b| b == b')'),
-    ) else {
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return bad(
+            "header",
+            format!("{} bytes", bytes.len()),
+            "a valid NPY file (magic \\x93NUMPY)",
+        );
+    }
+    let (len, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
+        v => {
+            return bad(
+                "header",
+                format!("version {v}"),
+                "a valid NPY file (version 1, 2 or 3)",
+            );
+        }
+    };
+    if len > bytes.len() - start {
+        return bad(
+            "header length",
+            len.to_string(),
+            &format!(
+                "at most the {} bytes that follow the preamble",
+                bytes.len() - start
+            ),
+        );
+    }
+    let header = String::from_utf8_lossy(&bytes[start..start + len]);
+    let Some(at) = header.find("'shape'").or_else(|| header.find("\"shape\"")) else {
+        return Ok(()); // the parser names what is missing
+    };
+    let after = &header[at..];
+    let (Some(open), Some(close)) = (after.find('('), after.find(')')) else {
         return Ok(());
     };
     if close < open {
         return Ok(());
     }
-    let text = String::from_utf8_lossy(&after[open + 1..close]).into_owned();
+    let text = &after[open + 1..close];
     let mut product: u128 = 1;
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let Ok(d) = part.trim_end_matches('L').parse::<u128>() else {
             return Ok(());
         };
-        if d > 0 {
-            product = product.saturating_mul(d);
-        }
+        product = product.saturating_mul(d);
     }
-    if product > (1u128 << 63) {
-        return Err(Error::invalid(
-            origin,
+    if product > MAX_ELEMS as u128 {
+        return bad(
             "shape",
             format!("({text})"),
-            "a shape whose element count fits in 64 bits",
-        ));
+            &format!("at most {MAX_ELEMS} elements"),
+        );
     }
     Ok(())
 }
@@ -322,11 +351,5 @@ pub fn to_bytes(origin: &Path, shape: &[usize], data: &[i64], dtype: NpyDtype) -
 /// rename, so a failed run never leaves a half-written output.
 pub fn write(path: &Path, shape: &[usize], data: &[i64], dtype: NpyDtype) -> Result<()> {
     let bytes = to_bytes(path, shape, data, dtype)?;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let tmp = super::write_temp(&dir, &bytes, path)?;
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-    Ok(())
+    crate::fsio::write_file(path, &bytes)
 }

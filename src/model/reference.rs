@@ -40,10 +40,10 @@ pub fn conv_acc(model: &Model, layer: usize, width: usize, input: &Tensor) -> Ve
     assert!(l.op == Op::Conv, "conv_acc({}): a {:?} layer", l.name, l.op);
     let cin = l.cin_active[width];
     let cout = l.cout_active[width];
-    let (hi, wi) = model.in_hw(layer);
-    let (ho, wo) = model.out_hw(layer);
+    let (hi, wi) = (input.h, input.w);
+    let (ho, wo) = l.out_size((hi, wi));
     assert!(
-        input.c == cin && input.h == hi && input.w == wi && input.data.len() == cin * hi * wi,
+        input.c == cin && input.data.len() == cin * hi * wi,
         "conv_acc({}): input is {}x{}x{}, expected {cin}x{hi}x{wi}",
         l.name,
         input.c,
@@ -100,9 +100,9 @@ pub fn gap_acc(model: &Model, layer: usize, width: usize, input: &Tensor) -> Vec
     let l = &model.layers[layer];
     assert!(l.op == Op::Gap, "gap_acc({}): a {:?} layer", l.name, l.op);
     let c = l.cin_active[width];
-    let (hi, wi) = model.in_hw(layer);
+    let (hi, wi) = (input.h, input.w);
     assert!(
-        input.c == c && input.h == hi && input.w == wi && input.data.len() == c * hi * wi,
+        input.c == c && input.data.len() == c * hi * wi,
         "gap_acc({}): input is {}x{}x{}, expected {c}x{hi}x{wi}",
         l.name,
         input.c,
@@ -139,7 +139,8 @@ pub fn run_layer(
     residual: Option<&Tensor>,
 ) -> Tensor {
     let acc = layer_acc(model, layer, width, input);
-    finish_layer(model, layer, width, acc, residual)
+    let out_hw = model.layers[layer].out_size((input.h, input.w));
+    finish_layer(model, layer, width, acc, out_hw, residual)
 }
 
 /// The output of `layer` at width index `width` from its accumulators (as
@@ -150,10 +151,10 @@ pub fn finish_layer(
     layer: usize,
     width: usize,
     acc: Vec<i64>,
+    (ho, wo): (usize, usize),
     residual: Option<&Tensor>,
 ) -> Tensor {
     let l = &model.layers[layer];
-    let (ho, wo) = model.out_hw(layer);
     let cout = l.cout_active[width];
     assert!(
         acc.len() == cout * ho * wo,

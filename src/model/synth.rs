@@ -240,10 +240,8 @@ fn calibrate_all(model: &mut Model, samples: usize, rng: &mut ChaCha8Rng) {
                 .collect();
             calibrate(model, li, wi, &accs, &tensors);
             let l = &model.layers[li];
-            let per = {
-                let (ho, wo) = model.out_hw(li);
-                ho * wo
-            };
+            let out_hw = model.out_hw(li);
+            let per = out_hw.0 * out_hw.1;
             for (t, mut acc) in tensors.iter_mut().zip(accs) {
                 for (i, a) in acc.iter_mut().enumerate() {
                     *a += l.bias[wi][i / per];
@@ -253,7 +251,7 @@ fn calibrate_all(model: &mut Model, samples: usize, rng: &mut ChaCha8Rng) {
                     .as_ref()
                     .and_then(|r| r.residual.as_ref())
                     .map(|r| &t[&r.source]);
-                let out = finish_layer(model, li, wi, acc, res);
+                let out = finish_layer(model, li, wi, acc, out_hw, res);
                 t.insert(l.name.clone(), out);
             }
         }

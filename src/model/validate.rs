@@ -5,6 +5,7 @@
 
 use super::{
     ACC_BITS, INPUT, Layer, MAX_DIM, MAX_ELEMS, MAX_SHIFT, MULT_LIMIT, Model, Op, Residual,
+    WIDTH_TOL,
 };
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
@@ -31,11 +32,24 @@ struct TensorInfo {
     raw: bool,
 }
 
-/// ASCII letters, digits and `_`, not starting with a digit.
+/// Longest model, layer or tensor name: names reach generated Verilog,
+/// file names and messages.
+pub const MAX_NAME: usize = 64;
+
+/// ASCII letters, digits and `_`, not starting with a digit, at most
+/// [`MAX_NAME`] characters.
 fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+    s.len() <= MAX_NAME
+        && matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// ASCII letters, digits, `_`, `-` and `.`, at most [`MAX_NAME`] characters.
+fn is_model_name(s: &str) -> bool {
+    s.len() <= MAX_NAME
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
 /// `lo <= v <= hi`, else an error naming `field`.
@@ -111,6 +125,16 @@ fn header(m: &Model, file: &Path) -> Result<()> {
             "a non-empty model name",
         ));
     }
+    if !is_model_name(&m.name) {
+        return Err(Error::invalid(
+            file,
+            "name",
+            format!("{:?}", m.name),
+            format!(
+                "a model name of at most {MAX_NAME} characters from ASCII letters, digits, `_`, `-` and `.` (it is written into every generated file)"
+            ),
+        ));
+    }
     Ok(())
 }
 
@@ -134,13 +158,13 @@ fn widths(m: &Model, file: &Path) -> Result<()> {
                 "a width in (0, 1]",
             ));
         }
-        if i > 0 && w <= m.widths[i - 1] {
+        if i > 0 && w - m.widths[i - 1] <= WIDTH_TOL {
             return Err(Error::invalid(
                 file,
                 format!("widths[{i}]"),
                 w,
                 format!(
-                    "strictly increasing widths: greater than widths[{}] = {}",
+                    "strictly increasing widths, each more than {WIDTH_TOL:e} greater than the one before (widths are matched within {WIDTH_TOL:e}): greater than widths[{}] = {}",
                     i - 1,
                     m.widths[i - 1]
                 ),
@@ -199,7 +223,9 @@ fn layer_name(file: &Path, known: &BTreeMap<&str, TensorInfo>, p: &str, l: &Laye
             file,
             format!("{p}.name"),
             format!("\"{}\"", l.name),
-            "an identifier: ASCII letters, digits and `_`, not starting with a digit",
+            format!(
+                "an identifier of at most {MAX_NAME} characters: ASCII letters, digits and `_`, not starting with a digit"
+            ),
         ));
     }
     if known.contains_key(l.name.as_str()) {

@@ -101,7 +101,7 @@ pub fn run_range(
         let (mut wc, mut ww) = (0, 0);
         for li in first..=last {
             if a < lay.layers[li].widths[wi].arrays {
-                let (c, w) = layer_ops(lay, model, li, wi);
+                let (c, w) = layer_ops(lay, li, wi);
                 wc += c;
                 ww += w;
             }
@@ -268,7 +268,7 @@ pub fn dump_layer(
         )));
     }
     let region = d.layout.tensor(&l.name).expect("layer region");
-    let (h, w) = model.out_hw(li);
+    let (h, w) = d.layout.layers[li].out_hw;
     let c = l.cout_active[wi];
     let data = read_tensor(sim, region, c, model.precision)?;
     let dir = d.out.join("dump");

@@ -7,8 +7,9 @@ mod file;
 mod json;
 mod safetensors;
 
-use super::{FORMAT, INPUT, InputSpec, Layer, Model, Op, Requant, Residual, validate, write_temp};
+use super::{FORMAT, INPUT, InputSpec, Layer, Model, Op, Requant, Residual, validate};
 use crate::error::{Error, Result};
+use crate::fsio;
 use file::{ModelFile, RequantFile};
 use std::path::{Path, PathBuf};
 
@@ -16,18 +17,20 @@ impl Model {
     /// Reads the JSON description and the weights file it names (relative to
     /// the JSON's directory), and validates both.
     pub fn load(json: &Path) -> Result<Model> {
-        let text = std::fs::read(json).map_err(|e| Error::io(json, e))?;
+        let text = fsio::read_bounded(json, fsio::MAX_MODEL_JSON_BYTES, "a model description")?;
         let file = json::parse_json(&text, json)?;
         let weights_path = weights_path(json, &file.weights);
-        let st = std::fs::read(&weights_path).map_err(|e| {
-            Error::io(
-                &weights_path,
-                format!(
-                    "{e} (the weights file named by `weights` in {})",
-                    json.display()
-                ),
-            )
-        })?;
+        let st = fsio::read_bounded(&weights_path, fsio::MAX_WEIGHTS_BYTES, "model weights")
+            .map_err(|e| match e {
+                Error::Io { path, msg } => Error::Io {
+                    path,
+                    msg: format!(
+                        "{msg} (the weights file named by `weights` in {})",
+                        json.display()
+                    ),
+                },
+                other => other,
+            })?;
         build(file, &st, json, &weights_path)
     }
 
@@ -39,11 +42,9 @@ impl Model {
         build(file, safetensors, origin, &weights_path)
     }
 
-    /// Writes the JSON to `json` and the weights to `<stem>.safetensors`
-    /// beside it. Both go to temporary files in the same directory first and
-    /// are renamed into place, so nothing is ever half-written.
-    pub fn save(&self, json: &Path) -> Result<()> {
-        self.validate()?;
+    /// Where [`Model::save`] puts the weights of `json`:
+    /// `<stem>.safetensors` beside it.
+    pub fn weights_path_for(json: &Path) -> Result<PathBuf> {
         let stem = json
             .file_stem()
             .and_then(|s| s.to_str())
@@ -56,8 +57,7 @@ impl Model {
                     "a file name such as `model.json`",
                 )
             })?;
-        let weights_name = format!("{stem}.safetensors");
-        let weights = json.with_file_name(&weights_name);
+        let weights = json.with_file_name(format!("{stem}.safetensors"));
         if weights == json {
             return Err(Error::invalid(
                 json,
@@ -66,21 +66,28 @@ impl Model {
                 "a JSON file name that differs from its weights file `<stem>.safetensors`",
             ));
         }
+        Ok(weights)
+    }
+
+    /// Writes the JSON to `json` and the weights to `<stem>.safetensors`
+    /// beside it. Both targets are checked first ([`fsio::check_target`]);
+    /// both go to temporary files in the same directory and are renamed
+    /// into place, so nothing is ever half-written.
+    pub fn save(&self, json: &Path) -> Result<()> {
+        self.validate()?;
+        let weights = Model::weights_path_for(json)?;
+        fsio::check_target(json, "path", fsio::Target::File)?;
+        fsio::check_target(&weights, "path", fsio::Target::File)?;
+        let weights_name = weights
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let json_bytes = json::json_bytes(self, &weights_name);
         let st_bytes = self.safetensors_bytes();
-        let dir = match json.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let tmp_st = write_temp(&dir, &st_bytes, &weights)?;
-        let tmp_json = write_temp(&dir, &json_bytes, json)?;
-        tmp_st
-            .persist(&weights)
-            .map_err(|e| Error::io(&weights, e.error))?;
-        tmp_json
-            .persist(json)
-            .map_err(|e| Error::io(json, e.error))?;
-        Ok(())
+        let tmp_st = fsio::temp_file(&weights, &st_bytes)?;
+        let tmp_json = fsio::temp_file(json, &json_bytes)?;
+        fsio::persist(tmp_st, &weights)?;
+        fsio::persist(tmp_json, json)
     }
 
     /// The model JSON, byte-identical for the same model. Its `weights` field
@@ -135,6 +142,12 @@ fn build(file: ModelFile, st: &[u8], origin: &Path, weights_file: &Path) -> Resu
             format!("\"{FORMAT}\""),
         ));
     }
+    // Output map (H, W) of every tensor built so far, for the gap kernels.
+    let mut maps: std::collections::HashMap<String, (usize, usize)> =
+        std::collections::HashMap::from([(
+            INPUT.to_string(),
+            (model.input.height, model.input.width),
+        )]);
     for (i, l) in file.layers.into_iter().enumerate() {
         let p = format!("layers[{i}]");
         let (kh, kw, stride, pad) = match l.op {
@@ -203,12 +216,13 @@ fn build(file: ModelFile, st: &[u8], origin: &Path, weights_file: &Path) -> Resu
             bias: Vec::new(),
             mult: Vec::new(),
         });
+        // (0, 0) for an unknown input: validation names that first.
+        let in_hw = maps.get(&model.layers[i].input).copied().unwrap_or((0, 0));
         if l.op == Op::Gap {
-            // (0, 0) for an unknown input: validation names that first.
-            let (h, w) = model.in_hw(i);
-            model.layers[i].kh = h;
-            model.layers[i].kw = w;
+            (model.layers[i].kh, model.layers[i].kw) = in_hw;
         }
+        let out_hw = model.layers[i].out_size(in_hw);
+        maps.entry(model.layers[i].name.clone()).or_insert(out_hw);
     }
     validate::structure(&model, origin)?;
     safetensors::read_weights(&mut model, st, weights_file, n_widths)?;
