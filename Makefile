@@ -4,13 +4,14 @@
 #   make lint     Verilator -Wall, Yosys and Icarus on the generated RTL
 #   make rtl      generate the default design into rtl-out/
 #   make bench    gen time, cost model per width, Verilator build and simulation speed
+#   make fuzz     fuzz the configuration, model and NPY readers (CAPIM_FUZZ_SECS per target, default 60)
 
 CARGO ?= cargo
 CAPIM := target/release/capim
 TOOLS := verilator yosys iverilog ccache
 export OBJCACHE ?= $(shell command -v ccache >/dev/null 2>&1 && echo ccache)
 
-.PHONY: all verify test lint rtl tools build check bench clean
+.PHONY: all verify test lint rtl tools build check bench fuzz clean
 
 all: verify
 
@@ -50,6 +51,11 @@ test: tools check
 # Figures: gen time, cost model, Verilator build, verification wall time, cycles/s.
 bench: tools
 	$(CARGO) bench --bench capim
+
+# Fresh seeds for CAPIM_FUZZ_SECS seconds per reader; prints executions per
+# second; a failing input is written to target/fuzz-failures/.
+fuzz:
+	CAPIM_FUZZ_SECS=$${CAPIM_FUZZ_SECS:-60} $(CARGO) test --release --test fuzz fuzz_for_a_while -- --ignored --nocapture
 
 clean:
 	rm -rf rtl-out rtl-out-16

@@ -154,7 +154,8 @@ pub fn parse(bytes: &[u8], origin: &Path) -> Result<NpyArray> {
 
 /// Checks the NPY preamble before any parser allocates: the magic, the
 /// version, a header length that fits in the file, and a shape (keys in
-/// single or double quotes) of at most [`MAX_ELEMS`] elements. The data
+/// single or double quotes) of at most [`MAX_ELEMS`] elements, no dimension
+/// above it either (even beside a zero dimension). The data
 /// length is checked against the parsed shape before it is decoded.
 fn check_preamble(bytes: &[u8], origin: &Path) -> Result<()> {
     let bad = |field: &str, value: String, expected: &str| {
@@ -203,18 +204,21 @@ fn check_preamble(bytes: &[u8], origin: &Path) -> Result<()> {
         return Ok(());
     }
     let text = &after[open + 1..close];
-    let mut product: u128 = 1;
+    let (mut product, mut huge): (u128, bool) = (1, false);
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let Ok(d) = part.trim_end_matches('L').parse::<u128>() else {
             return Ok(());
         };
+        // A huge dimension beside a zero one has no elements but still
+        // overflows size arithmetic: each dimension is bounded too.
+        huge |= d > MAX_ELEMS as u128;
         product = product.saturating_mul(d);
     }
-    if product > MAX_ELEMS as u128 {
+    if huge || product > MAX_ELEMS as u128 {
         return bad(
             "shape",
             format!("({text})"),
-            &format!("at most {MAX_ELEMS} elements"),
+            &format!("at most {MAX_ELEMS} elements, no dimension larger"),
         );
     }
     Ok(())

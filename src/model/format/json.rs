@@ -34,6 +34,7 @@ fn json_error(text: &[u8], origin: &Path, e: &serde_json::Error) -> Error {
     let offset = byte_offset(text, e.line(), e.column());
     let (path, container) = json_path_at(text, offset);
     let join = |key: &str| {
+        let key = if key.is_empty() { "\"\"" } else { key };
         if container.is_empty() {
             key.to_string()
         } else {

@@ -1,0 +1,87 @@
+//! A seeded sweep over random array configurations (rows, cols, count,
+//! precision) with the small synthetic models: every configuration that
+//! holds its model is generated and co-simulated bit-exactly at every width
+//! with Verilator; every one that does not is refused with exit-2 advice on
+//! what would fit. Three tests of five co-simulated configurations each, so
+//! they run side by side.
+
+use capim::emit::{self, OutDir};
+use capim::hw::{ArrayConfig, SubArray};
+use capim::model::Model;
+use capim::verify::{self, Options};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// The next random configuration and model from `rng`.
+fn draw(rng: &mut ChaCha8Rng) -> (ArrayConfig, Model) {
+    let precision = if rng.random_bool(0.5) { 8 } else { 16 };
+    let cols = 1u32 << rng.random_range(4..=8); // 16 ..= 256
+    let sa = SubArray {
+        rows: rng.random_range(16..=640),
+        cols,
+        count: rng.random_range(1..=12),
+    };
+    let preset = if precision == 8 && rng.random_bool(0.3) {
+        "tinynet"
+    } else {
+        "skeleton"
+    };
+    let seed = rng.random_range(1..1000);
+    let cfg = ArrayConfig::new(precision, sa).expect("drawn within the limits");
+    let model = capim::model::synth::synth(preset, precision, seed).unwrap();
+    (cfg, model)
+}
+
+/// Draws configurations from `seed` until `fits` of them hold their model;
+/// each is verified, each refusal must say what would fit.
+fn sweep(seed: u64, fits: usize) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (mut ok, mut refused) = (0, 0);
+    while ok < fits {
+        let (cfg, model) = draw(&mut rng);
+        let what = format!(
+            "{} on {} x {}x{} at {} bits (sweep seed {seed})",
+            model.name, cfg.subarray.count, cfg.subarray.rows, cfg.subarray.cols, cfg.precision
+        );
+        let g = match emit::generate(&cfg, &model) {
+            Ok(g) => g,
+            Err(e) => {
+                let m = e.to_string();
+                assert_eq!(e.exit_code(), 2, "{what}: {m}");
+                assert!(
+                    m.contains("at least") && m.contains("subarray."),
+                    "{what}: the refusal does not say what would fit: {m}"
+                );
+                refused += 1;
+                assert!(refused < 200, "{what}: too few configurations fit");
+                continue;
+            }
+        };
+        let t = tempfile::tempdir().unwrap();
+        let out = OutDir::write(&g, &t.path().join("rtl")).unwrap();
+        let d = out.load().unwrap();
+        let opts = Options {
+            images: 1,
+            ..Options::default()
+        };
+        let rep = verify::verify(&d, &opts).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(rep.widths.len(), model.widths.len(), "{what}");
+        assert!(rep.outputs_compared > 0, "{what}");
+        ok += 1;
+    }
+}
+
+#[test]
+fn random_configurations_a() {
+    sweep(11, 5);
+}
+
+#[test]
+fn random_configurations_b() {
+    sweep(22, 5);
+}
+
+#[test]
+fn random_configurations_c() {
+    sweep(33, 5);
+}
