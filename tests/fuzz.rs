@@ -148,11 +148,14 @@ fn judge<T>(r: std::thread::Result<capim::Result<T>>) -> Option<String> {
     }
 }
 
+/// Feeds one input to a reader; `Some(why)` when the outcome is a failure.
+type Reader = Box<dyn Fn(&[u8]) -> Option<String>>;
+
 /// One fuzz target: a name, seed inputs and a reader of one input.
 struct Target {
     name: &'static str,
     seeds: Vec<Vec<u8>>,
-    run: Box<dyn Fn(&[u8]) -> Option<String>>,
+    run: Reader,
 }
 
 fn config_target() -> Target {
