@@ -467,3 +467,53 @@ fn two_thousand_layers_generate_quickly() {
     assert!(g.files.contains_key("capim_desc.memh"));
     assert!(secs < 5.0, "2,000-layer gen took {secs:.1} s");
 }
+
+/// A duplicate JSON key is named as such (not "expected duplicate field").
+#[test]
+fn duplicate_json_key_is_named() {
+    let t = workspace();
+    let p = t.path().join("m.json");
+    let text = std::fs::read_to_string(&p).unwrap();
+    let dup = text.replacen(
+        "\"precision\": 8,",
+        "\"precision\": 8,\n  \"precision\": 8,",
+        1,
+    );
+    assert_ne!(dup, text);
+    std::fs::write(&p, dup).unwrap();
+    let err = refused(
+        &gen_into(&t, "out"),
+        &["m.json", "`precision`", "each key once"],
+    );
+    assert!(!err.contains("expected duplicate field"), "{err}");
+}
+
+/// Case 14: the small configuration does not hold tinynet-i16; capim says
+/// how many rows it needs, and the README says the same.
+#[test]
+fn small_configuration_claims_match_what_fits() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let t = TempDir::new().unwrap();
+    let o = capim(
+        t.path(),
+        &[
+            "gen",
+            "--config",
+            root.join("configs/small.toml").to_str().unwrap(),
+            "--precision",
+            "16",
+            "--model",
+            root.join("models/tinynet-i16.json").to_str().unwrap(),
+            "--out",
+            "out",
+        ],
+    );
+    refused(&o, &["subarray.rows", "352"]);
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    assert!(readme.contains("`tinynet-i16` needs 352 rows"), "README");
+    let small = std::fs::read_to_string(root.join("configs/small.toml")).unwrap();
+    assert!(
+        small.contains("tinynet-i16 needs 352 rows"),
+        "configs/small.toml"
+    );
+}

@@ -82,6 +82,19 @@ fn json_error(text: &[u8], origin: &Path, e: &serde_json::Error) -> Error {
             return Error::invalid(origin, field, value, friendly(exp));
         }
     }
+    if let Some(rest) = msg.strip_prefix("duplicate field `") {
+        let key = rest.trim_end_matches('`');
+        return Error::invalid(
+            origin,
+            field,
+            format!(
+                "a second `{key}` at line {}, column {}",
+                e.line(),
+                e.column()
+            ),
+            "each key once per object",
+        );
+    }
     if let Some(rest) = msg.strip_prefix("unknown variant `")
         && let Some((value, exp)) = rest.split_once("`, expected ")
     {
