@@ -210,7 +210,7 @@ fn npy_target() -> Target {
     let wide = npy::to_bytes(
         Path::new("x.npy"),
         &[2, 3, 8, 8],
-        &[data.clone(), data].concat(),
+        [data.clone(), data].concat(),
         npy::NpyDtype::I64,
     )
     .unwrap();

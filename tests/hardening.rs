@@ -517,3 +517,74 @@ fn small_configuration_claims_match_what_fits() {
         "configs/small.toml"
     );
 }
+
+// ---- 12: memory ----------------------------------------------------------------
+
+/// A one-layer model: a 1x1 conv from 3 channels to `cout` on 64x64, 8-bit.
+fn wide_model(cout: usize) -> capim::model::Model {
+    use capim::model::{InputSpec, Layer, Model, Op, Requant};
+    Model {
+        path: Default::default(),
+        name: "wide".into(),
+        precision: 8,
+        widths: vec![1.0],
+        input: InputSpec {
+            name: "input".into(),
+            channels: 3,
+            height: 64,
+            width: 64,
+            signed: true,
+        },
+        layers: vec![Layer {
+            name: "wide".into(),
+            op: Op::Conv,
+            input: "input".into(),
+            cin: 3,
+            cout,
+            kh: 1,
+            kw: 1,
+            stride: 1,
+            pad: 0,
+            relu: true,
+            cin_active: vec![3],
+            cout_active: vec![cout],
+            requant: Some(Requant {
+                shift: vec![6],
+                residual: None,
+            }),
+            weights: (0..cout * 3).map(|k| (k % 255) as i64 - 127).collect(),
+            bias: vec![vec![0; cout]],
+            mult: vec![vec![1; cout]],
+        }],
+    }
+}
+
+/// Case 12: `capim run` holds activations in their narrowest type and never
+/// all accumulators at once: a layer of 2^27 outputs (128 Mi values) runs
+/// within a 1 GiB address space, where 8-byte activations and accumulators
+/// need more than 2 GiB.
+#[test]
+fn run_stays_within_its_memory_budget() {
+    let t = TempDir::new().unwrap();
+    wide_model(32768).save(&t.path().join("wide.json")).unwrap();
+    let x: Vec<i64> = (0..3 * 64 * 64).map(|k| (k % 200) as i64 - 100).collect();
+    capim::model::npy::write(
+        &t.path().join("x.npy"),
+        &[3, 64, 64],
+        &x,
+        capim::model::npy::NpyDtype::I8,
+    )
+    .unwrap();
+    let o = Command::new("sh")
+        .current_dir(t.path())
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 1048576; exec {} run --model wide.json --input x.npy --output y.npy",
+            env!("CARGO_BIN_EXE_capim")
+        ))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "exit {:?}: {}", o.status.code(), stderr(&o));
+    let y = capim::model::npy::read(&t.path().join("y.npy")).unwrap();
+    assert_eq!(y.shape, [32768, 64, 64]);
+}

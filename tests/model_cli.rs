@@ -119,7 +119,7 @@ fn run_round_trip() {
             c: 3,
             h: 8,
             w: 8,
-            data: x.clone(),
+            data: x.clone().into(),
         };
         let want = &run_all(&model, 3, &t)["conv3"];
         assert_eq!(y.shape, vec![16, 4, 4]);
@@ -145,12 +145,12 @@ fn run_round_trip() {
                 c: 3,
                 h: 8,
                 w: 8,
-                data: chunk.to_vec(),
+                data: chunk.to_vec().into(),
             };
             let want = &run_all(&model, 1, &t)["conv2"];
             assert_eq!(
-                &y.data[i * 128..(i + 1) * 128],
-                &want.data[..],
+                &y.data.to_vec()[i * 128..(i + 1) * 128],
+                &want.data.to_vec()[..],
                 "sample {i}"
             );
         }
@@ -168,7 +168,7 @@ fn run_raw_logits_are_int64() {
     npy::write(
         &d.path().join("x.npy"),
         &[3, 8, 8],
-        &samples(192, 8),
+        samples(192, 8),
         NpyDtype::I8,
     )
     .unwrap();
@@ -183,7 +183,7 @@ fn run_raw_logits_are_int64() {
     let y = npy::read(&d.path().join("y.npy")).unwrap();
     assert_eq!((y.dtype, y.shape), (NpyDtype::I64, vec![16, 4, 4]));
     assert!(
-        y.data.iter().any(|&v| !(-128..=127).contains(&v)),
+        y.data.iter().any(|v| !(-128..=127).contains(&v)),
         "raw accumulators expected"
     );
 }
@@ -223,7 +223,7 @@ fn run_bad_inputs_exit_2() {
     assert!(!d.path().join("y.npy").exists(), "no output on error");
 
     // Wrong shape.
-    npy::write(&d.path().join("s.npy"), &[3, 4, 4], &[0; 48], NpyDtype::I8).unwrap();
+    npy::write(&d.path().join("s.npy"), &[3, 4, 4], [0; 48], NpyDtype::I8).unwrap();
     let o = run("s.npy", &[]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
@@ -236,7 +236,7 @@ fn run_bad_inputs_exit_2() {
     let o = run("missing.npy", &[]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("missing.npy"));
-    npy::write(&d.path().join("x.npy"), &[3, 8, 8], &[0; 192], NpyDtype::I8).unwrap();
+    npy::write(&d.path().join("x.npy"), &[3, 8, 8], [0; 192], NpyDtype::I8).unwrap();
     let o = run("x.npy", &["--width", "0.3"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--width"));
@@ -307,7 +307,7 @@ fn run_resnet20_every_width() {
                 c: 3,
                 h: 32,
                 w: 32,
-                data: c.to_vec(),
+                data: c.to_vec().into(),
             })
             .collect();
         for (wi, width) in ["0.25", "0.5", "0.75", "1.0"].iter().enumerate() {
@@ -330,7 +330,7 @@ fn run_resnet20_every_width() {
             assert_eq!((y.dtype, &y.shape), (NpyDtype::I64, &vec![2, 10, 1, 1]));
             let want: Vec<i64> = inputs
                 .iter()
-                .flat_map(|t| run_all(&model, wi, t)["fc"].data.clone())
+                .flat_map(|t| run_all(&model, wi, t)["fc"].data.to_vec())
                 .collect();
             assert_eq!(y.data, want, "p{p} width {width}");
         }
@@ -358,7 +358,7 @@ fn run_resnet20_every_width() {
         );
         let want: Vec<i64> = inputs
             .iter()
-            .flat_map(|t| run_all(&model, 1, t)["gap"].data.clone())
+            .flat_map(|t| run_all(&model, 1, t)["gap"].data.to_vec())
             .collect();
         assert_eq!(y.data, want, "p{p} gap");
     }

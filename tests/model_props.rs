@@ -181,7 +181,8 @@ fn naive(m: &Model, width: usize, input: &Tensor, residual: &Tensor) -> Vec<i64>
     for ci in 0..cin {
         for y in 0..h {
             for x in 0..w {
-                padded[(ci * ph + y + p) * pw + x + p] = input.data[(ci * h + y) * w + x] as i128;
+                padded[(ci * ph + y + p) * pw + x + p] =
+                    input.data.get((ci * h + y) * w + x) as i128;
             }
         }
     }
@@ -213,7 +214,7 @@ fn naive(m: &Model, width: usize, input: &Tensor, residual: &Tensor) -> Vec<i64>
                         let sh = rq.shift[width];
                         let (r, rr) = match &rq.residual {
                             Some(res) => (
-                                residual.data[(co * ho + y) * wo + x] as i128,
+                                residual.data.get((co * ho + y) * wo + x) as i128,
                                 res.mult[width] as i128,
                             ),
                             None => (0, 0),
@@ -345,7 +346,7 @@ proptest! {
         let acc = gap_acc(&m, 0, width, &x);
         prop_assert_eq!(&acc, &layer_acc(&m, 0, width, &x));
         for (c, &a) in acc.iter().enumerate() {
-            let sum: i64 = x.data[c * x.h * x.w..(c + 1) * x.h * x.w].iter().sum();
+            let sum: i64 = (c * x.h * x.w..(c + 1) * x.h * x.w).map(|i| x.data.get(i)).sum();
             prop_assert_eq!(a, l.bias[width][c] + sum);
         }
     }

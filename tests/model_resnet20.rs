@@ -143,7 +143,7 @@ fn outputs_are_not_degenerate() {
                     let (ho, wo) = m.out_hw(li);
                     assert_eq!((t.c, t.h, t.w), (l.cout_active[wi], ho, wo));
                     let at = format!("p{p} width {} seed {seed} {}", m.widths[wi], l.name);
-                    let mut distinct = t.data.clone();
+                    let mut distinct = t.data.to_vec();
                     distinct.sort_unstable();
                     distinct.dedup();
                     let n = t.data.len() as f64;
@@ -154,12 +154,12 @@ fn outputs_are_not_degenerate() {
                             "{at}: equal logits {:?}",
                             t.data
                         );
-                        logits.push(t.data.clone());
+                        logits.push(t.data.to_vec());
                         continue;
                     }
                     let (lo, hi) = out_range(p, l.relu);
                     for bound in [lo, hi] {
-                        let share = t.data.iter().filter(|&&v| v == bound).count() as f64 / n;
+                        let share = t.data.iter().filter(|&v| v == bound).count() as f64 / n;
                         assert!(share < 0.5, "{at}: {share:.2} of the outputs at {bound}");
                     }
                     // (At 8 bits a large map has at most 256 distinct values.)

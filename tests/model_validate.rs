@@ -832,7 +832,7 @@ proptest::proptest! {
             Ok(model) if model.input.channels * model.input.height * model.input.width <= 4096 => {
                 let c = model.input.channels;
                 let (h, w) = (model.input.height, model.input.width);
-                let x = capim::model::Tensor { c, h, w, data: vec![-1; c * h * w] };
+                let x = capim::model::Tensor::new(c, h, w, vec![-1; c * h * w]);
                 for wi in 0..model.widths.len() {
                     capim::model::reference::run_all(&model, wi, &x);
                 }

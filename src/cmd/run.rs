@@ -25,22 +25,26 @@ pub fn run(a: RunArgs) -> Result<()> {
     };
     let (inputs, batched) = npy::read_input(&a.input, &model)?;
     let name = &model.layers[layer].name;
-    let mut data = Vec::new();
-    let mut chw = (0, 0, 0);
+    let mut outputs = Vec::with_capacity(inputs.len());
     for x in &inputs {
         let mut all = reference::run_to(&model, width, x, layer);
-        let t = all
-            .remove(name.as_str())
-            .unwrap_or_else(|| unreachable!("layer computed"));
-        chw = (t.c, t.h, t.w);
-        data.extend(t.data);
+        outputs.push(
+            all.remove(name.as_str())
+                .unwrap_or_else(|| unreachable!("layer computed")),
+        );
     }
-    let mut shape = vec![chw.0, chw.1, chw.2];
+    let t0 = &outputs[0];
+    let mut shape = vec![t0.c, t0.h, t0.w];
     if batched {
         shape.insert(0, inputs.len());
     }
     let dtype = npy::output_dtype(&model, layer);
-    npy::write(&a.output, &shape, &data, dtype)?;
+    npy::write(
+        &a.output,
+        &shape,
+        outputs.iter().flat_map(|t| t.data.iter()),
+        dtype,
+    )?;
     println!(
         "wrote {}: `{}` at width {}, shape {} {}",
         a.output.display(),

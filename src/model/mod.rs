@@ -178,29 +178,146 @@ pub struct Residual {
     pub mult: Vec<u32>,
 }
 
+/// The values of a tensor, held in the narrowest integer type that holds
+/// them: `i16` for 8-bit activations (signed or unsigned), `i32` for 16-bit
+/// ones, `i64` for raw accumulator outputs (`requant = none`, ACC_W bits).
+/// An 8-bit activation thus costs 2 bytes of memory, not 8.
+#[derive(Debug, Clone)]
+pub enum Values {
+    I16(Vec<i16>),
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+}
+
+impl Values {
+    /// Empty storage, the narrowest that holds every value in `lo ..= hi`,
+    /// with room for `cap` values.
+    pub fn with_range(lo: i64, hi: i64, cap: usize) -> Values {
+        if lo >= i16::MIN as i64 && hi <= i16::MAX as i64 {
+            Values::I16(Vec::with_capacity(cap))
+        } else if lo >= i32::MIN as i64 && hi <= i32::MAX as i64 {
+            Values::I32(Vec::with_capacity(cap))
+        } else {
+            Values::I64(Vec::with_capacity(cap))
+        }
+    }
+
+    /// Appends `v`, which must lie in the range the storage was made for.
+    pub fn push(&mut self, v: i64) {
+        match self {
+            Values::I16(d) => d.push(v as i16),
+            Values::I32(d) => d.push(v as i32),
+            Values::I64(d) => d.push(v),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Values::I16(d) => d.len(),
+            Values::I32(d) => d.len(),
+            Values::I64(d) => d.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Value `i`.
+    pub fn get(&self, i: usize) -> i64 {
+        match self {
+            Values::I16(d) => d[i] as i64,
+            Values::I32(d) => d[i] as i64,
+            Values::I64(d) => d[i],
+        }
+    }
+
+    /// Every value, widened.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = i64> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    /// Every value as an `i64` vector.
+    pub fn to_vec(&self) -> Vec<i64> {
+        self.iter().collect()
+    }
+
+    /// Values `range`, in the same storage type.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Values {
+        match self {
+            Values::I16(d) => Values::I16(d[range].to_vec()),
+            Values::I32(d) => Values::I32(d[range].to_vec()),
+            Values::I64(d) => Values::I64(d[range].to_vec()),
+        }
+    }
+}
+
+impl From<Vec<i64>> for Values {
+    /// The narrowest storage for these values.
+    fn from(v: Vec<i64>) -> Values {
+        let lo = v.iter().copied().min().unwrap_or(0);
+        let hi = v.iter().copied().max().unwrap_or(0);
+        let mut out = Values::with_range(lo, hi, v.len());
+        if let Values::I64(d) = &mut out {
+            *d = v;
+        } else {
+            for x in v {
+                out.push(x);
+            }
+        }
+        out
+    }
+}
+
+impl FromIterator<i64> for Values {
+    /// The narrowest storage for the collected values.
+    fn from_iter<I: IntoIterator<Item = i64>>(it: I) -> Values {
+        Values::from(it.into_iter().collect::<Vec<i64>>())
+    }
+}
+
+impl PartialEq<Vec<i64>> for Values {
+    fn eq(&self, o: &Vec<i64>) -> bool {
+        self.len() == o.len() && self.iter().eq(o.iter().copied())
+    }
+}
+
+/// Equal when they hold the same values, whatever the storage.
+impl PartialEq for Values {
+    fn eq(&self, o: &Values) -> bool {
+        self.len() == o.len() && self.iter().eq(o.iter())
+    }
+}
+impl Eq for Values {}
+
 /// An activation tensor, `CHW` row-major.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tensor {
     pub c: usize,
     pub h: usize,
     pub w: usize,
-    pub data: Vec<i64>,
+    pub data: Values,
 }
 
 impl Tensor {
-    /// An all-zero tensor.
-    pub fn zeros(c: usize, h: usize, w: usize) -> Tensor {
+    /// A tensor of `c x h x w` values, stored as narrowly as they allow.
+    pub fn new(c: usize, h: usize, w: usize, data: Vec<i64>) -> Tensor {
         Tensor {
             c,
             h,
             w,
-            data: vec![0; c * h * w],
+            data: Values::from(data),
         }
+    }
+
+    /// An all-zero tensor.
+    pub fn zeros(c: usize, h: usize, w: usize) -> Tensor {
+        Tensor::new(c, h, w, vec![0; c * h * w])
     }
 
     /// Element `(c, y, x)`.
     pub fn at(&self, c: usize, y: usize, x: usize) -> i64 {
-        self.data[(c * self.h + y) * self.w + x]
+        self.data.get((c * self.h + y) * self.w + x)
     }
 
     /// The first `c` channels (prefix slicing).
@@ -210,7 +327,7 @@ impl Tensor {
             c,
             h: self.h,
             w: self.w,
-            data: self.data[..c * self.h * self.w].to_vec(),
+            data: self.data.slice(0..c * self.h * self.w),
         }
     }
 }

@@ -7,7 +7,7 @@
 //! int8/uint8/int16/uint16 for requantized layers (uint for ReLU), int64 for
 //! `requant: "none"`.
 
-use super::{MAX_ELEMS, Model, Tensor, reference::out_range};
+use super::{MAX_ELEMS, Model, Tensor, Values, reference::out_range};
 use crate::error::{Error, Result};
 use npyz::{TypeChar, WriterBuilder};
 use std::path::Path;
@@ -56,12 +56,13 @@ impl NpyDtype {
     }
 }
 
-/// An integer NPY array, values widened to i64.
+/// An integer NPY array, values in the narrowest storage that holds its
+/// dtype ([`Values`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NpyArray {
     pub shape: Vec<usize>,
     pub dtype: NpyDtype,
-    pub data: Vec<i64>,
+    pub data: Values,
 }
 
 /// Reads an integer NPY file (C order).
@@ -141,13 +142,13 @@ pub fn parse(bytes: &[u8], origin: &Path) -> Result<NpyArray> {
     }
     let file = npyz::NpyFile::with_header(header, rest);
     let io = |e: std::io::Error| Error::invalid(origin, "data", e, "readable integer data");
-    let data: Vec<i64> = match dtype {
-        NpyDtype::I8 => widen(file.into_vec::<i8>().map_err(io)?),
-        NpyDtype::U8 => widen(file.into_vec::<u8>().map_err(io)?),
-        NpyDtype::I16 => widen(file.into_vec::<i16>().map_err(io)?),
-        NpyDtype::U16 => widen(file.into_vec::<u16>().map_err(io)?),
-        NpyDtype::I32 => widen(file.into_vec::<i32>().map_err(io)?),
-        NpyDtype::I64 => file.into_vec::<i64>().map_err(io)?,
+    let data = match dtype {
+        NpyDtype::I8 => Values::I16(widen(file.into_vec::<i8>().map_err(io)?)),
+        NpyDtype::U8 => Values::I16(widen(file.into_vec::<u8>().map_err(io)?)),
+        NpyDtype::I16 => Values::I16(file.into_vec::<i16>().map_err(io)?),
+        NpyDtype::U16 => Values::I32(widen(file.into_vec::<u16>().map_err(io)?)),
+        NpyDtype::I32 => Values::I32(file.into_vec::<i32>().map_err(io)?),
+        NpyDtype::I64 => Values::I64(file.into_vec::<i64>().map_err(io)?),
     };
     Ok(NpyArray { shape, dtype, data })
 }
@@ -224,7 +225,7 @@ fn check_preamble(bytes: &[u8], origin: &Path) -> Result<()> {
     Ok(())
 }
 
-fn widen<T: Into<i64>>(v: Vec<T>) -> Vec<i64> {
+fn widen<T: Into<U>, U>(v: Vec<T>) -> Vec<U> {
     v.into_iter().map(Into::into).collect()
 }
 
@@ -276,23 +277,20 @@ pub fn input_tensors(a: NpyArray, path: &Path, model: &Model) -> Result<(Vec<Ten
     if (chw.1, chw.2, chw.3) != (c, h, w) || chw.0 == 0 {
         return Err(Error::invalid(path, "shape", shape_str(&a.shape), want));
     }
-    if let Some(i) = a.data.iter().position(|&v| v < lo || v > hi) {
+    if let Some(i) = a.data.iter().position(|v| v < lo || v > hi) {
         return Err(Error::invalid(
             path,
             format!("data[{i}]"),
-            a.data[i],
+            a.data.get(i),
             format!("a {n}-bit input value in {range}"),
         ));
     }
     let per = c * h * w;
-    let tensors = a
-        .data
-        .chunks(per)
-        .map(|d| Tensor {
-            c,
-            h,
-            w,
-            data: d.to_vec(),
+    let tensors = (0..chw.0)
+        .map(|k| {
+            let mut data = Values::with_range(lo, hi, per);
+            (k * per..(k + 1) * per).for_each(|i| data.push(a.data.get(i)));
+            Tensor { c, h, w, data }
         })
         .collect();
     Ok((tensors, batched))
@@ -309,25 +307,20 @@ pub fn output_dtype(model: &Model, layer: usize) -> NpyDtype {
 }
 
 /// NPY bytes of `data` with `shape` as `dtype`; values outside the dtype are
-/// an error naming `origin`.
-pub fn to_bytes(origin: &Path, shape: &[usize], data: &[i64], dtype: NpyDtype) -> Result<Vec<u8>> {
+/// an error naming `origin`. Values are encoded as they come (no copy of
+/// the whole array in another type).
+pub fn to_bytes<V: std::borrow::Borrow<i64>>(
+    origin: &Path,
+    shape: &[usize],
+    data: impl IntoIterator<Item = V>,
+    dtype: NpyDtype,
+) -> Result<Vec<u8>> {
     fn enc<T: npyz::AutoSerialize + TryFrom<i64>>(
         origin: &Path,
         shape: &[usize],
-        data: &[i64],
+        data: impl Iterator<Item = i64>,
         dtype: NpyDtype,
     ) -> Result<Vec<u8>> {
-        let mut vals: Vec<T> = Vec::with_capacity(data.len());
-        for (i, &v) in data.iter().enumerate() {
-            vals.push(T::try_from(v).map_err(|_| {
-                Error::invalid(
-                    origin,
-                    format!("data[{i}]"),
-                    v,
-                    format!("a value that fits {}", dtype.numpy_name()),
-                )
-            })?);
-        }
         let shape: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
         let mut buf: Vec<u8> = Vec::new();
         let io = |e: std::io::Error| Error::io(origin, e);
@@ -337,10 +330,21 @@ pub fn to_bytes(origin: &Path, shape: &[usize], data: &[i64], dtype: NpyDtype) -
             .writer(&mut buf)
             .begin_nd()
             .map_err(io)?;
-        w.extend(vals).map_err(io)?;
+        for (i, v) in data.enumerate() {
+            let t = T::try_from(v).map_err(|_| {
+                Error::invalid(
+                    origin,
+                    format!("data[{i}]"),
+                    v,
+                    format!("a value that fits {}", dtype.numpy_name()),
+                )
+            })?;
+            w.push(&t).map_err(io)?;
+        }
         w.finish().map_err(io)?;
         Ok(buf)
     }
+    let data = data.into_iter().map(|v| *v.borrow());
     match dtype {
         NpyDtype::I8 => enc::<i8>(origin, shape, data, dtype),
         NpyDtype::U8 => enc::<u8>(origin, shape, data, dtype),
@@ -353,7 +357,12 @@ pub fn to_bytes(origin: &Path, shape: &[usize], data: &[i64], dtype: NpyDtype) -
 
 /// Writes an NPY file through a temporary file in the same directory and a
 /// rename, so a failed run never leaves a half-written output.
-pub fn write(path: &Path, shape: &[usize], data: &[i64], dtype: NpyDtype) -> Result<()> {
+pub fn write<V: std::borrow::Borrow<i64>>(
+    path: &Path,
+    shape: &[usize],
+    data: impl IntoIterator<Item = V>,
+    dtype: NpyDtype,
+) -> Result<()> {
     let bytes = to_bytes(path, shape, data, dtype)?;
     crate::fsio::write_file(path, &bytes)
 }

@@ -4,7 +4,7 @@
 //! The functions take validated models and tensors of the documented shapes;
 //! a shape mismatch is a programming error and panics with a message.
 
-use super::{INPUT, Model, Op, Tensor};
+use super::{INPUT, Layer, Model, Op, Tensor, Values};
 use std::collections::BTreeMap;
 
 /// `clamp(floor((acc*M + r*R + (S > 0 ? 2^(S-1) : 0)) / 2^S), lo, hi)`,
@@ -37,11 +37,20 @@ pub fn out_range(precision: u32, relu: bool) -> (i64, i64) {
 /// channels.
 pub fn conv_acc(model: &Model, layer: usize, width: usize, input: &Tensor) -> Vec<i64> {
     let l = &model.layers[layer];
+    let (ho, wo) = conv_shape(l, width, input);
+    let cout = l.cout_active[width];
+    let mut out = vec![0i64; cout * ho * wo];
+    for (co, plane) in out.chunks_mut((ho * wo).max(1)).enumerate().take(cout) {
+        conv_plane(l, width, input, co, plane);
+    }
+    out
+}
+
+/// Output map of conv `l` for `input`, after checking the input's shape.
+fn conv_shape(l: &Layer, width: usize, input: &Tensor) -> (usize, usize) {
     assert!(l.op == Op::Conv, "conv_acc({}): a {:?} layer", l.name, l.op);
     let cin = l.cin_active[width];
-    let cout = l.cout_active[width];
     let (hi, wi) = (input.h, input.w);
-    let (ho, wo) = l.out_size((hi, wi));
     assert!(
         input.c == cin && input.data.len() == cin * hi * wi,
         "conv_acc({}): input is {}x{}x{}, expected {cin}x{hi}x{wi}",
@@ -50,6 +59,29 @@ pub fn conv_acc(model: &Model, layer: usize, width: usize, input: &Tensor) -> Ve
         input.h,
         input.w
     );
+    l.out_size((hi, wi))
+}
+
+/// Accumulators of output channel `co` of conv `l` into `plane`
+/// (`Hout * Wout`, bias included), whatever the input's storage type.
+fn conv_plane(l: &Layer, width: usize, input: &Tensor, co: usize, plane: &mut [i64]) {
+    match &input.data {
+        Values::I16(d) => conv_plane_of(l, width, d, (input.h, input.w), co, plane),
+        Values::I32(d) => conv_plane_of(l, width, d, (input.h, input.w), co, plane),
+        Values::I64(d) => conv_plane_of(l, width, d, (input.h, input.w), co, plane),
+    }
+}
+
+fn conv_plane_of<T: Copy + Into<i64>>(
+    l: &Layer,
+    width: usize,
+    input: &[T],
+    (hi, wi): (usize, usize),
+    co: usize,
+    plane: &mut [i64],
+) {
+    let cin = l.cin_active[width];
+    let (ho, wo) = l.out_size((hi, wi));
     let (kh, kw, s, p) = (l.kh, l.kw, l.stride, l.pad);
     // Output columns x whose tap kx lands inside the input: x*s + kx - p in
     // 0..wi (likewise rows). The sum is exact in any order: every partial
@@ -64,33 +96,28 @@ pub fn conv_acc(model: &Model, layer: usize, width: usize, input: &Tensor) -> Ve
         };
         (first.min(last), last)
     };
-    let mut out = vec![0i64; cout * ho * wo];
-    for co in 0..cout {
-        let plane = &mut out[co * ho * wo..(co + 1) * ho * wo];
-        plane.fill(l.bias[width][co]);
-        for ci in 0..cin {
-            let chan = &input.data[ci * hi * wi..(ci + 1) * hi * wi];
-            let wbase = (co * l.cin + ci) * kh * kw;
-            for ky in 0..kh {
-                let (y0, y1) = valid(ky, hi, ho);
-                for kx in 0..kw {
-                    let wt = l.weights[wbase + ky * kw + kx];
-                    if wt == 0 {
-                        continue;
-                    }
-                    let (x0, x1) = valid(kx, wi, wo);
-                    for y in y0..y1 {
-                        let row = &chan[(y * s + ky - p) * wi..];
-                        let orow = &mut plane[y * wo..(y + 1) * wo];
-                        for x in x0..x1 {
-                            orow[x] += row[x * s + kx - p] * wt;
-                        }
+    plane.fill(l.bias[width][co]);
+    for ci in 0..cin {
+        let chan = &input[ci * hi * wi..(ci + 1) * hi * wi];
+        let wbase = (co * l.cin + ci) * kh * kw;
+        for ky in 0..kh {
+            let (y0, y1) = valid(ky, hi, ho);
+            for kx in 0..kw {
+                let wt = l.weights[wbase + ky * kw + kx];
+                if wt == 0 {
+                    continue;
+                }
+                let (x0, x1) = valid(kx, wi, wo);
+                for y in y0..y1 {
+                    let row = &chan[(y * s + ky - p) * wi..];
+                    let orow = &mut plane[y * wo..(y + 1) * wo];
+                    for x in x0..x1 {
+                        orow[x] += row[x * s + kx - p].into() * wt;
                     }
                 }
             }
         }
     }
-    out
 }
 
 /// Accumulators `bias[c] + sum_{y,x} a[c,y,x]` of gap `layer` at width index
@@ -112,8 +139,8 @@ pub fn gap_acc(model: &Model, layer: usize, width: usize, input: &Tensor) -> Vec
     (0..c)
         .map(|ch| {
             l.bias[width][ch]
-                + input.data[ch * hi * wi..(ch + 1) * hi * wi]
-                    .iter()
+                + (ch * hi * wi..(ch + 1) * hi * wi)
+                    .map(|i| input.data.get(i))
                     .sum::<i64>()
         })
         .collect()
@@ -130,7 +157,9 @@ pub fn layer_acc(model: &Model, layer: usize, width: usize, input: &Tensor) -> V
 
 /// Output of `layer` at width index `width`: `cout_active[width]` channels.
 /// `residual` must be given (with `cout_active[width]` channels) exactly
-/// when the layer declares one.
+/// when the layer declares one. A conv is computed one output channel at a
+/// time, so its accumulators never exist all at once: the memory it takes
+/// is its output, in the narrowest type ([`Values`]).
 pub fn run_layer(
     model: &Model,
     layer: usize,
@@ -138,14 +167,25 @@ pub fn run_layer(
     input: &Tensor,
     residual: Option<&Tensor>,
 ) -> Tensor {
-    let acc = layer_acc(model, layer, width, input);
-    let out_hw = model.layers[layer].out_size((input.h, input.w));
-    finish_layer(model, layer, width, acc, out_hw, residual)
+    let l = &model.layers[layer];
+    if l.op == Op::Gap {
+        let acc = gap_acc(model, layer, width, input);
+        return finish_layer(model, layer, width, acc, (1, 1), residual);
+    }
+    let out_hw = conv_shape(l, width, input);
+    let mut fin = Finisher::new(model, layer, width, out_hw, residual);
+    let mut plane = vec![0i64; out_hw.0 * out_hw.1];
+    for co in 0..l.cout_active[width] {
+        conv_plane(l, width, input, co, &mut plane);
+        fin.push_plane(co, &plane);
+    }
+    fin.tensor()
 }
 
 /// The output of `layer` at width index `width` from its accumulators (as
-/// [`layer_acc`] gives them): requantization with the residual, or the raw
-/// accumulators for `requant: "none"`.
+/// [`layer_acc`] gives them) and its output map `(Hout, Wout)`:
+/// requantization with the residual, or the raw accumulators for
+/// `requant: "none"`.
 pub fn finish_layer(
     model: &Model,
     layer: usize,
@@ -162,46 +202,97 @@ pub fn finish_layer(
         l.name,
         acc.len()
     );
-    let data = match &l.requant {
-        None => acc,
-        Some(rq) => {
-            let (lo, hi) = out_range(model.precision, l.relu);
-            let shift = rq.shift[width];
-            let (res, rr) = match &rq.residual {
-                Some(spec) => {
-                    let t = residual.unwrap_or_else(|| {
-                        panic!(
-                            "run_layer({}): residual `{}` not given",
-                            l.name, spec.source
-                        )
-                    });
-                    assert!(
-                        t.c == cout && t.h == ho && t.w == wo,
-                        "run_layer({}): residual is {}x{}x{}, expected {cout}x{ho}x{wo}",
-                        l.name,
-                        t.c,
-                        t.h,
-                        t.w
-                    );
-                    (Some(t), spec.mult[width])
-                }
-                None => (None, 0),
-            };
-            acc.iter()
-                .enumerate()
-                .map(|(i, &a)| {
-                    let co = i / (ho * wo);
-                    let r = res.map_or(0, |t| t.data[i]);
-                    requantize(a, l.mult[width][co], r, rr, shift, lo, hi)
-                })
-                .collect()
+    let mut fin = Finisher::new(model, layer, width, (ho, wo), residual);
+    for co in 0..cout {
+        fin.push_plane(co, &acc[co * ho * wo..(co + 1) * ho * wo]);
+    }
+    fin.tensor()
+}
+
+/// Turns a layer's accumulators into its output, one output channel at a
+/// time, into storage of the narrowest type for the layer's range.
+struct Finisher<'a> {
+    l: &'a super::Layer,
+    width: usize,
+    shape: (usize, usize, usize),
+    /// `(lo, hi)` of a requantized output; `None` for raw outputs.
+    range: Option<(i64, i64)>,
+    residual: Option<(&'a Tensor, u32)>,
+    out: Values,
+}
+
+impl<'a> Finisher<'a> {
+    fn new(
+        model: &'a Model,
+        layer: usize,
+        width: usize,
+        (ho, wo): (usize, usize),
+        residual: Option<&'a Tensor>,
+    ) -> Self {
+        let l = &model.layers[layer];
+        let cout = l.cout_active[width];
+        let range = l
+            .requant
+            .as_ref()
+            .map(|_| out_range(model.precision, l.relu));
+        let residual = match l.requant.as_ref().and_then(|rq| rq.residual.as_ref()) {
+            Some(spec) => {
+                let t = residual.unwrap_or_else(|| {
+                    panic!(
+                        "run_layer({}): residual `{}` not given",
+                        l.name, spec.source
+                    )
+                });
+                assert!(
+                    t.c == cout && t.h == ho && t.w == wo,
+                    "run_layer({}): residual is {}x{}x{}, expected {cout}x{ho}x{wo}",
+                    l.name,
+                    t.c,
+                    t.h,
+                    t.w
+                );
+                Some((t, spec.mult[width]))
+            }
+            None => None,
+        };
+        let (lo, hi) = range.unwrap_or((i64::MIN, i64::MAX));
+        Finisher {
+            l,
+            width,
+            shape: (cout, ho, wo),
+            range,
+            residual,
+            out: Values::with_range(lo, hi, cout * ho * wo),
         }
-    };
-    Tensor {
-        c: cout,
-        h: ho,
-        w: wo,
-        data,
+    }
+
+    /// Appends output channel `co` from its accumulators.
+    fn push_plane(&mut self, co: usize, acc: &[i64]) {
+        let Some((lo, hi)) = self.range else {
+            acc.iter().for_each(|&a| self.out.push(a));
+            return;
+        };
+        let (l, wi) = (self.l, self.width);
+        let shift = l.requant.as_ref().map_or(0, |rq| rq.shift[wi]);
+        let m = l.mult[wi][co];
+        let base = co * acc.len();
+        for (i, &a) in acc.iter().enumerate() {
+            let (r, rr) = self
+                .residual
+                .map_or((0, 0), |(t, rr)| (t.data.get(base + i), rr));
+            self.out.push(requantize(a, m, r, rr, shift, lo, hi));
+        }
+    }
+
+    fn tensor(self) -> Tensor {
+        let (c, h, w) = self.shape;
+        debug_assert_eq!(self.out.len(), c * h * w);
+        Tensor {
+            c,
+            h,
+            w,
+            data: self.out,
+        }
     }
 }
 

@@ -219,11 +219,9 @@ fn calibrate_all(model: &mut Model, samples: usize, rng: &mut ChaCha8Rng) {
     };
     let (c, h, w) = (model.input.channels, model.input.height, model.input.width);
     let inputs: Vec<Tensor> = (0..samples)
-        .map(|_| Tensor {
-            c,
-            h,
-            w,
-            data: (0..c * h * w).map(|_| uniform(rng, ilo, ihi)).collect(),
+        .map(|_| {
+            let data = (0..c * h * w).map(|_| uniform(rng, ilo, ihi)).collect();
+            Tensor::new(c, h, w, data)
         })
         .collect();
     for wi in 0..model.widths.len() {
@@ -289,7 +287,7 @@ fn calibrate(
             s2[co] += a as f64 * a as f64;
         }
         if let Some(r) = residual {
-            for (i, &v) in t[&r.source].data[..cout * per].iter().enumerate() {
+            for (i, v) in t[&r.source].data.iter().take(cout * per).enumerate() {
                 r1[i / per] += v as f64;
             }
         }
@@ -578,20 +576,20 @@ mod tests {
             let m = synth("skeleton", p, 1).unwrap();
             let mut rng = ChaCha8Rng::seed_from_u64(99);
             let (lo, hi) = (-(1i64 << (p - 1)), (1i64 << (p - 1)) - 1);
-            let input = Tensor {
-                c: 3,
-                h: 8,
-                w: 8,
-                data: (0..192).map(|_| uniform(&mut rng, lo, hi)).collect(),
-            };
+            let input = Tensor::new(
+                3,
+                8,
+                8,
+                (0..192).map(|_| uniform(&mut rng, lo, hi)).collect(),
+            );
             for wi in 0..m.widths.len() {
                 let all = run_all(&m, wi, &input);
                 for l in &m.layers {
                     let t = &all[&l.name];
                     let (olo, ohi) = crate::model::reference::out_range(p, l.relu);
                     let n = t.data.len() as f64;
-                    let sat = t.data.iter().filter(|&&v| v == olo || v == ohi).count() as f64;
-                    let mut distinct = t.data.clone();
+                    let sat = t.data.iter().filter(|&v| v == olo || v == ohi).count() as f64;
+                    let mut distinct = t.data.to_vec();
                     distinct.sort_unstable();
                     distinct.dedup();
                     assert!(

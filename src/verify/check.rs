@@ -226,7 +226,7 @@ pub fn run_switch_step(sim: &mut Sim, d: &Design, wi: usize, stim: &Stimulus) ->
 
 /// First element of `got` that differs from `want`.
 fn first_mismatch(want: &Tensor, got: &[i64]) -> Option<Mismatch> {
-    for (k, (&e, &a)) in want.data.iter().zip(got).enumerate() {
+    for (k, (e, &a)) in want.data.iter().zip(got).enumerate() {
         if a != e {
             let (c, rem) = (k / (want.h * want.w), k % (want.h * want.w));
             return Some(Mismatch {

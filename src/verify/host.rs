@@ -52,7 +52,7 @@ pub fn write_input(sim: &mut Sim, d: &Design, stim: &Stimulus) -> Result<()> {
     let inp = d.layout.tensor(&model.input.name).expect("input region");
     let t = &stim.input;
     let mut lanes = vec![0u32; inp.lanes()];
-    for (k, &v) in t.data.iter().enumerate() {
+    for (k, v) in t.data.iter().enumerate() {
         let (c, y, x) = (k / (t.h * t.w), k / t.w % t.h, k % t.w);
         lanes[inp.offset(c, y, x, 0)] = to_word(v, model.precision);
     }

@@ -26,12 +26,7 @@ pub fn stimuli(model: &Model, seed: u64, images: usize) -> Vec<Stimulus> {
     let len = inp.channels * inp.height * inp.width;
     let mk = |name: String, data: Vec<i64>| Stimulus {
         name,
-        input: Tensor {
-            c: inp.channels,
-            h: inp.height,
-            w: inp.width,
-            data,
-        },
+        input: Tensor::new(inp.channels, inp.height, inp.width, data),
     };
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut v: Vec<Stimulus> = (0..images)
