@@ -584,7 +584,12 @@ fn run_stays_within_its_memory_budget() {
         ))
         .output()
         .unwrap();
-    assert!(o.status.success(), "exit {:?}: {}", o.status.code(), stderr(&o));
+    assert!(
+        o.status.success(),
+        "exit {:?}: {}",
+        o.status.code(),
+        stderr(&o)
+    );
     let y = capim::model::npy::read(&t.path().join("y.npy")).unwrap();
     assert_eq!(y.shape, [32768, 64, 64]);
 }
