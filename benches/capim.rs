@@ -7,7 +7,10 @@
 //! - whole verification (every width, the edge-case images, the switching
 //!   sequence) wall time, Verilator build time cold (empty ccache) and warm
 //!   (ccache filled, fresh build directory), simulated cycles per second;
-//!   8-bit, and 16-bit warm.
+//!   8-bit, and 16-bit warm;
+//! - a 2,000-layer model (tinynet with 2,000 chained pooling layers): load
+//!   (parse and validate), generate and write, and one reference inference,
+//!   which must stay linear in the layer count (target: under 1 s).
 
 use capim::cost;
 use capim::emit;
@@ -110,8 +113,61 @@ fn bench_verify(name: &str, cfg: &ArrayConfig, model: &Model, tmp: &Path, cold: 
     );
 }
 
+/// tinynet with `extra` global-average-pool layers chained after its own.
+fn long_model(extra: usize) -> Model {
+    let mut m = capim::model::synth::synth("tinynet", 8, 1).expect("tinynet");
+    let gi = m.layer_index("gap").expect("gap layer");
+    let gap = m.layers[gi].clone();
+    let mut fc = m.layers.pop().expect("fc layer");
+    let mut prev = gap.name.clone();
+    for k in 0..extra {
+        let mut l = gap.clone();
+        l.name = format!("g{k}");
+        l.input = prev.clone();
+        (l.kh, l.kw) = (1, 1);
+        prev = l.name.clone();
+        m.layers.push(l);
+    }
+    fc.input = prev;
+    m.layers.push(fc);
+    m
+}
+
+fn bench_long(tmp: &Path) {
+    let m = long_model(2000);
+    let json = tmp.join("long.json");
+    m.save(&json).expect("save");
+    let cfg = ArrayConfig::new(
+        8,
+        capim::hw::SubArray {
+            rows: 4096,
+            cols: 64,
+            count: 8,
+        },
+    )
+    .expect("config");
+    let t = Instant::now();
+    let m = Model::load(&json).expect("load");
+    let load = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let g = emit::generate(&cfg, &m).expect("generate");
+    emit::OutDir::write(&g, &tmp.join("long-rtl")).expect("write");
+    let generate = t.elapsed().as_secs_f64();
+    let x = capim::model::Tensor::zeros(m.input.channels, m.input.height, m.input.width);
+    let t = Instant::now();
+    let out = capim::model::reference::run_all(&m, m.widths.len() - 1, &x);
+    let run = t.elapsed().as_secs_f64();
+    println!(
+        "{} layers: load {load:.3} s, generate + write {generate:.3} s ({} files), reference inference {run:.3} s ({} tensors)",
+        m.layers.len(),
+        g.files.len(),
+        out.len()
+    );
+}
+
 fn main() {
     let tmp = tempfile::tempdir().expect("tempdir");
+    bench_long(tmp.path());
     for p in [8, 16] {
         let mut cfg = ArrayConfig::builtin();
         cfg.precision = p;
