@@ -593,3 +593,17 @@ fn run_stays_within_its_memory_budget() {
     let y = capim::model::npy::read(&t.path().join("y.npy")).unwrap();
     assert_eq!(y.shape, [32768, 64, 64]);
 }
+
+/// A configuration that is not UTF-8 is named with the position of the
+/// first bad byte.
+#[test]
+fn non_utf8_configuration_names_the_position() {
+    let t = workspace();
+    std::fs::write(
+        t.path().join("bad.toml"),
+        b"precision = 8\n[subarray]\nrows = \xff\xfe\n",
+    )
+    .unwrap();
+    let o = capim(t.path(), &["gen", "--config", "bad.toml", "--out", "out"]);
+    refused(&o, &["bad.toml", "encoding", "line 3", "UTF-8"]);
+}
