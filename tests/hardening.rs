@@ -39,6 +39,19 @@ fn capim_within(dir: &Path, args: &[&str], secs: u64) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// Runs `capim ARGS` in `dir` under a 1 GiB address-space limit.
+fn capim_in_1gib(dir: &Path, args: &str) -> Output {
+    Command::new("sh")
+        .current_dir(dir)
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 1048576; exec {} {args}",
+            env!("CARGO_BIN_EXE_capim")
+        ))
+        .output()
+        .unwrap()
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -334,15 +347,7 @@ fn npy_header_length_beyond_the_file_is_refused() {
     let mut npy = npy_v(2, "{'descr': '|i1', ", Some(0xFFFF_FFFF), &[]);
     npy.resize(320, b' ');
     std::fs::write(t.path().join("x.npy"), &npy).unwrap();
-    let o = Command::new("sh")
-        .current_dir(t.path())
-        .arg("-c")
-        .arg(format!(
-            "ulimit -v 1048576; exec {} run --model m.json --input x.npy --output y.npy",
-            env!("CARGO_BIN_EXE_capim")
-        ))
-        .output()
-        .unwrap();
+    let o = capim_in_1gib(t.path(), "run --model m.json --input x.npy --output y.npy");
     refused(&o, &["x.npy", "header"]);
 }
 
@@ -575,15 +580,10 @@ fn run_stays_within_its_memory_budget() {
         capim::model::npy::NpyDtype::I8,
     )
     .unwrap();
-    let o = Command::new("sh")
-        .current_dir(t.path())
-        .arg("-c")
-        .arg(format!(
-            "ulimit -v 1048576; exec {} run --model wide.json --input x.npy --output y.npy",
-            env!("CARGO_BIN_EXE_capim")
-        ))
-        .output()
-        .unwrap();
+    let o = capim_in_1gib(
+        t.path(),
+        "run --model wide.json --input x.npy --output y.npy",
+    );
     assert!(
         o.status.success(),
         "exit {:?}: {}",
