@@ -207,9 +207,10 @@ pub struct Design {
 }
 
 impl Design {
-    /// Checks the descriptor and requantization images on disk (the weight
-    /// images are read back against the RTL at the end of a verification):
-    /// a corrupt image is bad input (exit 2), found before simulating.
+    /// Checks that the descriptor, requantization and weight images on disk
+    /// have the depth and word width the layout says (the weight images are
+    /// also read back against the RTL at the end of a verification): a
+    /// corrupt image is bad input (exit 2), found before simulating.
     pub fn check_images(&self) -> Result<()> {
         use crate::layout::decode::{parse_memh, parse_subarray};
         let w = &self.layout.widths;
