@@ -1,5 +1,9 @@
 //! Analytic cost model: cycles (exact, checked against the RTL), AND work,
 //! active array-cycles and utilization per layer and width.
+//!
+//! [`Report`] is the machine-readable form, written by `capim gen` as
+//! `cost.json` in the generated directory (schema in the README, DESIGN.md
+//! section 9); [`table`] is the form printed for people.
 
 pub mod cycles;
 
@@ -92,4 +96,158 @@ pub fn table(lay: &Layout, model: &Model, wis: &[usize]) -> String {
         );
     }
     s
+}
+
+/// How a layer is mapped at one width (today every layer uses the
+/// power-first mapping; the mapping compiler will add plans).
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    /// `"power-first"`: whole dot products per row chunk, output channels
+    /// spread over as few sub-arrays as the width needs.
+    pub kind: &'static str,
+    /// Input channels per chunk (one chunk's taps fill `cpc * K` columns).
+    pub cpc: usize,
+    /// Chunks gathered and computed per output position.
+    pub chunks: usize,
+    /// Weight slots (output channels per sub-array) computed per position.
+    pub slots: usize,
+    /// Sub-arrays enabled (the rest are gated off for the layer).
+    pub arrays: usize,
+}
+
+/// One layer at one width in [`Report`].
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerReport {
+    pub name: String,
+    pub cycles: u64,
+    pub active_array_cycles: u64,
+    pub and_work: u64,
+    /// Weight rows the layer occupies in each sub-array that holds it.
+    pub rows_used: usize,
+    /// `null` for layers that run in the periphery (`gap`).
+    pub plan: Option<Plan>,
+}
+
+/// One width in [`Report`]: the whole network and each layer.
+#[derive(Debug, Clone, Serialize)]
+pub struct WidthReport {
+    pub width: f64,
+    pub cycles: u64,
+    pub active_array_cycles: u64,
+    pub and_work: u64,
+    pub engaged_utilization: f64,
+    pub array_utilization: f64,
+    pub layers: Vec<LayerReport>,
+}
+
+/// The cost of a design per width and layer (`cost.json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The mapping policy the layout used.
+    pub policy: &'static str,
+    pub precision: u32,
+    pub subarrays: usize,
+    pub rows: usize,
+    pub cols: usize,
+    /// Rows used in the fullest sub-array (scratch rows included).
+    pub rows_used: usize,
+    pub widths: Vec<WidthReport>,
+}
+
+impl Report {
+    pub fn new(lay: &Layout, model: &Model) -> Report {
+        let widths = (0..model.widths.len())
+            .map(|wi| {
+                let layers: Vec<LayerReport> = (0..model.layers.len())
+                    .map(|li| {
+                        let c = layer(lay, model, li, wi);
+                        let lm = &lay.layers[li];
+                        let wm = &lm.widths[wi];
+                        let conv = model.layers[li].op == crate::model::Op::Conv;
+                        LayerReport {
+                            name: lm.name.clone(),
+                            cycles: c.cycles,
+                            active_array_cycles: c.active_array_cycles,
+                            and_work: c.and_work,
+                            rows_used: lm.cap * lm.slot_rows,
+                            plan: conv.then_some(Plan {
+                                kind: "power-first",
+                                cpc: lm.cpc,
+                                chunks: wm.chunks,
+                                slots: wm.slots,
+                                arrays: wm.arrays,
+                            }),
+                        }
+                    })
+                    .collect();
+                let mut total = Cost::default();
+                for l in &layers {
+                    total.add(&Cost {
+                        cycles: l.cycles,
+                        active_array_cycles: l.active_array_cycles,
+                        and_work: l.and_work,
+                    });
+                }
+                WidthReport {
+                    width: model.widths[wi],
+                    cycles: total.cycles,
+                    active_array_cycles: total.active_array_cycles,
+                    and_work: total.and_work,
+                    engaged_utilization: total.engaged_utilization(lay.cols),
+                    array_utilization: total.array_utilization(lay.count, lay.cols),
+                    layers,
+                }
+            })
+            .collect();
+        Report {
+            policy: "power-first",
+            precision: lay.precision,
+            subarrays: lay.count,
+            rows: lay.rows,
+            cols: lay.cols,
+            rows_used: lay.rows_used,
+            widths,
+        }
+    }
+
+    /// `cost.json`: pretty JSON and a final newline.
+    pub fn json_bytes(&self) -> Vec<u8> {
+        let mut b = serde_json::to_vec_pretty(self).expect("cost report serializes");
+        b.push(b'\n');
+        b
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hw::ArrayConfig;
+
+    /// The report's totals are the sums of its layers and equal the cost
+    /// model's network figures; every conv layer carries its plan.
+    #[test]
+    fn report_totals_are_the_network_cost() {
+        let model = crate::model::builtin_model("resnet20-i8").unwrap();
+        let lay = Layout::new(&ArrayConfig::builtin(), &model).unwrap();
+        let r = Report::new(&lay, &model);
+        assert_eq!(r.widths.len(), model.widths.len());
+        for (wi, w) in r.widths.iter().enumerate() {
+            let net = network(&lay, &model, wi);
+            assert_eq!(w.cycles, net.cycles);
+            assert_eq!(w.active_array_cycles, net.active_array_cycles);
+            assert_eq!(w.and_work, net.and_work);
+            assert_eq!(w.cycles, w.layers.iter().map(|l| l.cycles).sum::<u64>());
+            for (l, ml) in w.layers.iter().zip(&model.layers) {
+                assert_eq!(
+                    l.plan.is_some(),
+                    ml.op == crate::model::Op::Conv,
+                    "{}",
+                    l.name
+                );
+            }
+        }
+        let v: serde_json::Value = serde_json::from_slice(&r.json_bytes()).unwrap();
+        assert_eq!(v["policy"], "power-first");
+        assert_eq!(v["widths"][3]["cycles"], 1_272_247);
+    }
 }

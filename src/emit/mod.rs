@@ -17,8 +17,8 @@ use crate::layout::images::{desc_memh, quant_memh, subarray_images, subarray_mem
 use crate::model::Model;
 use minijinja::{Environment, UndefinedBehavior};
 use outdir::{
-    CONFIG_FILE, DESC_FILE, FILELIST, MANIFEST, MODEL_DIR, MODEL_JSON, MODEL_WEIGHTS, QUANT_FILE,
-    subarray_file,
+    CONFIG_FILE, COST_FILE, DESC_FILE, FILELIST, MANIFEST, MODEL_DIR, MODEL_JSON, MODEL_WEIGHTS,
+    QUANT_FILE, subarray_file,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -204,6 +204,10 @@ pub fn generate(cfg: &ArrayConfig, model: &Model) -> Result<Generated> {
     }
     files.insert(DESC_FILE.into(), desc_memh(&lay, model).into_bytes());
     files.insert(QUANT_FILE.into(), quant_memh(&lay, model).into_bytes());
+    files.insert(
+        COST_FILE.into(),
+        crate::cost::Report::new(&lay, model).json_bytes(),
+    );
     let filelist: String = RTL.iter().map(|f| f.file() + "\n").collect();
     files.insert(FILELIST.into(), filelist.into_bytes());
     let cfg_toml = toml::to_string(cfg).map_err(|e| Error::io(CONFIG_FILE, e))?;
@@ -300,6 +304,7 @@ fn manifest(
         "layers": layers,
         "images_sha256": sha,
         "filelist": FILELIST,
+        "cost": COST_FILE,
     })
 }
 

@@ -22,6 +22,8 @@ pub const MODEL_WEIGHTS: &str = "model/model.safetensors";
 pub const CONFIG_FILE: &str = "config.toml";
 /// Layer descriptors, one word per (layer, width).
 pub const DESC_FILE: &str = "capim_desc.memh";
+/// The cost model per width and layer, machine-readable.
+pub const COST_FILE: &str = "cost.json";
 /// Requantization parameters `{bias, M}` per (layer, width, channel).
 pub const QUANT_FILE: &str = "capim_quant.memh";
 /// Directory (inside the output directory) where Verilator builds; kept
