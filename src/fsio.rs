@@ -104,13 +104,10 @@ pub fn check_target(path: &Path, field: &str, target: Target) -> Result<()> {
         Target::Dir => "an output directory",
         Target::File => "an output file",
     };
-    if path.as_os_str().is_empty() || path.file_name().is_none() || path.ends_with(".") {
-        return refuse(format!(
-            "{what} path that ends in a name (not `.`, `..` or `/`)"
-        ));
-    }
-    // `Path::ends_with(".")` does not see a trailing `/.` component.
-    if path.to_string_lossy().ends_with("/.") {
+    // `Path` drops a trailing `.` component (`a/.` has the file name `a`),
+    // so that case is found in the text.
+    let text = path.to_string_lossy();
+    if text.is_empty() || text == "." || text.ends_with("/.") || path.file_name().is_none() {
         return refuse(format!(
             "{what} path that ends in a name (not `.`, `..` or `/`)"
         ));

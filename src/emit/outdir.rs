@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::fsio;
-use crate::hw::ArrayConfig;
+use crate::hw::{ArrayConfig, Bits};
 use crate::layout::Layout;
 use crate::model::Model;
 use std::collections::BTreeMap;
@@ -110,14 +110,14 @@ impl OutDir {
         let cfg = ArrayConfig::load(&self.path.join(CONFIG_FILE))?;
         let model = Model::load(&self.path.join(MODEL_JSON))?;
         let layout = Layout::new(&cfg, &model)?;
-        let d = Design {
+        let images = read_images(self, &layout)?;
+        Ok(Design {
             out: self.clone(),
             cfg,
             model,
             layout,
-        };
-        d.check_images()?;
-        Ok(d)
+            images,
+        })
     }
 
     /// Writes `g` into `out` atomically: every file into a temporary
@@ -200,53 +200,51 @@ fn swap(new: &Path, out: &Path, parent: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A generated directory loaded again: its configuration, model and layout.
+/// A generated directory loaded again: its configuration, model, layout
+/// and weight images.
 pub struct Design {
     pub out: OutDir,
     pub cfg: ArrayConfig,
     pub model: Model,
     pub layout: Layout,
+    /// The weight image of every sub-array as read from the directory
+    /// (`rows` words of `cols` bits each); the verifier compares the RTL's
+    /// resident rows with them.
+    pub images: Vec<Vec<Bits>>,
 }
 
-impl Design {
-    /// Checks that the descriptor, requantization and weight images on disk
-    /// have the depth and word width the layout says (the weight images are
-    /// also read back against the RTL at the end of a verification): a
-    /// corrupt image is bad input (exit 2), found before simulating.
-    pub fn check_images(&self) -> Result<()> {
-        use crate::layout::decode::{parse_memh, parse_subarray};
-        let w = &self.layout.widths;
-        let read = |name: &str| -> Result<String> {
-            let p = self.out.join(name);
-            std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))
-        };
-        let line = |i: usize| format!("line {}", i + 1);
-        let desc_bits = crate::hw::desc::width(&crate::hw::desc::layout(w)) as usize;
-        parse_memh(
-            &read(DESC_FILE)?,
-            1 << (w.lw + w.ww),
-            desc_bits,
-            &self.out.join(DESC_FILE),
-            "lines",
-            line,
-        )?;
-        parse_memh(
-            &read(QUANT_FILE)?,
-            1 << w.qaw,
-            64,
-            &self.out.join(QUANT_FILE),
-            "lines",
-            line,
-        )?;
-        for a in 0..self.layout.count {
+/// Checks that the descriptor, requantization and weight images of `out`
+/// have the depth and word width `layout` says, and returns the weight
+/// images: a corrupt image is bad input (exit 2), found before simulating.
+fn read_images(out: &OutDir, layout: &Layout) -> Result<Vec<Vec<Bits>>> {
+    use crate::layout::decode::{parse_memh, parse_subarray};
+    let w = &layout.widths;
+    let read = |name: &str| -> Result<String> {
+        let p = out.join(name);
+        std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))
+    };
+    let line = |i: usize| format!("line {}", i + 1);
+    let desc_bits = crate::hw::desc::width(&crate::hw::desc::layout(w)) as usize;
+    parse_memh(
+        &read(DESC_FILE)?,
+        1 << (w.lw + w.ww),
+        desc_bits,
+        &out.join(DESC_FILE),
+        "lines",
+        line,
+    )?;
+    parse_memh(
+        &read(QUANT_FILE)?,
+        1 << w.qaw,
+        64,
+        &out.join(QUANT_FILE),
+        "lines",
+        line,
+    )?;
+    (0..layout.count)
+        .map(|a| {
             let f = subarray_file(a);
-            parse_subarray(
-                &read(&f)?,
-                self.layout.rows,
-                self.layout.cols,
-                &self.out.join(&f),
-            )?;
-        }
-        Ok(())
-    }
+            parse_subarray(&read(&f)?, layout.rows, layout.cols, &out.join(&f))
+        })
+        .collect()
 }
