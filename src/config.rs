@@ -4,7 +4,7 @@
 //! written and what was expected.
 
 use crate::error::{Error, Result};
-use crate::hw::{ArrayConfig, SubArray, expected};
+use crate::hw::{ArrayConfig, Mapping, Policy, SubArray, expected};
 use std::path::Path;
 
 /// Text of the built-in default configuration.
@@ -52,7 +52,7 @@ impl ArrayConfig {
                 format!("valid TOML ({})", e.message().trim().replace('\n', " ")),
             )
         })?;
-        known_keys(&table, "", &["precision", "subarray"], origin)?;
+        known_keys(&table, "", &["precision", "subarray", "mapping"], origin)?;
         let precision = uint(&table, "", "precision", origin)?;
         let sub = match table.get("subarray") {
             Some(toml::Value::Table(t)) => t,
@@ -74,9 +74,22 @@ impl ArrayConfig {
             }
         };
         known_keys(sub, "subarray.", &["rows", "cols", "count"], origin)?;
+        let mapping = match table.get("mapping") {
+            None => Mapping::default(),
+            Some(toml::Value::Table(t)) => mapping(t, origin)?,
+            Some(v) => {
+                return Err(Error::invalid(
+                    origin,
+                    "mapping",
+                    v,
+                    "a table `[mapping]` with `segment`, `policy` and `max_active` (all optional)",
+                ));
+            }
+        };
         let cfg = ArrayConfig {
             origin: origin.display().to_string(),
             precision,
+            mapping,
             subarray: SubArray {
                 rows: uint(sub, "subarray.", "rows", origin)?,
                 cols: uint(sub, "subarray.", "cols", origin)?,
@@ -101,6 +114,32 @@ fn known_keys(table: &toml::Table, prefix: &str, known: &[&str], origin: &Path) 
         ));
     }
     Ok(())
+}
+
+/// The optional `[mapping]` table.
+fn mapping(t: &toml::Table, origin: &Path) -> Result<Mapping> {
+    known_keys(t, "mapping.", &["segment", "policy", "max_active"], origin)?;
+    let mut m = Mapping::default();
+    if t.contains_key("segment") {
+        m.segment = uint(t, "mapping.", "segment", origin)?;
+    }
+    if t.contains_key("max_active") {
+        m.max_active = Some(uint(t, "mapping.", "max_active", origin)?);
+    }
+    match t.get("policy") {
+        None => {}
+        Some(toml::Value::String(p)) if p == "latency" => m.policy = Policy::Latency,
+        Some(toml::Value::String(p)) if p == "energy" => m.policy = Policy::Energy,
+        Some(v) => {
+            return Err(Error::invalid(
+                origin,
+                "mapping.policy",
+                v,
+                "\"latency\" (fewest cycles) or \"energy\" (fewest active array-cycles)",
+            ));
+        }
+    }
+    Ok(m)
 }
 
 /// The required integer `key` of `table` as a `u32`.

@@ -56,7 +56,7 @@ pub fn layer(lay: &Layout, model: &Model, li: usize, wi: usize) -> Cost {
     let cycles = layer_cycles(lay, model, li, wi);
     Cost {
         cycles,
-        active_array_cycles: (cycles - 1) * wm.arrays as u64,
+        active_array_cycles: (cycles - 1) * wm.arrays() as u64,
         and_work: if l.op == crate::model::Op::Conv {
             (wm.cout_active * wm.cin_active * l.kh * l.kw * ho * wo) as u64 * n * n
         } else {
@@ -98,23 +98,6 @@ pub fn table(lay: &Layout, model: &Model, wis: &[usize]) -> String {
     s
 }
 
-/// How a layer is mapped at one width (today every layer uses the
-/// power-first mapping; the mapping compiler will add plans).
-#[derive(Debug, Clone, Serialize)]
-pub struct Plan {
-    /// `"power-first"`: whole dot products per row chunk, output channels
-    /// spread over as few sub-arrays as the width needs.
-    pub kind: &'static str,
-    /// Input channels per chunk (one chunk's taps fill `cpc * K` columns).
-    pub cpc: usize,
-    /// Chunks gathered and computed per output position.
-    pub chunks: usize,
-    /// Weight slots (output channels per sub-array) computed per position.
-    pub slots: usize,
-    /// Sub-arrays enabled (the rest are gated off for the layer).
-    pub arrays: usize,
-}
-
 /// One layer at one width in [`Report`].
 #[derive(Debug, Clone, Serialize)]
 pub struct LayerReport {
@@ -122,10 +105,13 @@ pub struct LayerReport {
     pub cycles: u64,
     pub active_array_cycles: u64,
     pub and_work: u64,
-    /// Weight rows the layer occupies in each sub-array that holds it.
+    /// Weight rows this width's plan has of its own in each sub-array
+    /// (0 when it runs on the full width's rows).
     pub rows_used: usize,
+    /// Sub-arrays enabled (the rest are gated off for the layer).
+    pub arrays: usize,
     /// `null` for layers that run in the periphery (`gap`).
-    pub plan: Option<Plan>,
+    pub plan: Option<crate::layout::Plan>,
 }
 
 /// One width in [`Report`]: the whole network and each layer.
@@ -143,8 +129,10 @@ pub struct WidthReport {
 /// The cost of a design per width and layer (`cost.json`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    /// The mapping policy the layout used.
+    /// The mapping policy the planner used.
     pub policy: &'static str,
+    /// Columns per bit-counter segment.
+    pub segment: usize,
     pub precision: u32,
     pub subarrays: usize,
     pub rows: usize,
@@ -169,14 +157,12 @@ impl Report {
                             cycles: c.cycles,
                             active_array_cycles: c.active_array_cycles,
                             and_work: c.and_work,
-                            rows_used: lm.cap * lm.slot_rows,
-                            plan: conv.then_some(Plan {
-                                kind: "power-first",
-                                cpc: lm.cpc,
-                                chunks: wm.chunks,
-                                slots: wm.slots,
-                                arrays: wm.arrays,
-                            }),
+                            rows_used: wm
+                                .plan
+                                .as_ref()
+                                .map_or(0, |p| p.weight_rows(lay.precision as usize)),
+                            arrays: wm.arrays(),
+                            plan: if conv { wm.plan.clone() } else { None },
                         }
                     })
                     .collect();
@@ -200,7 +186,8 @@ impl Report {
             })
             .collect();
         Report {
-            policy: "power-first",
+            policy: lay.policy.name(),
+            segment: lay.segment,
             precision: lay.precision,
             subarrays: lay.count,
             rows: lay.rows,

@@ -55,8 +55,12 @@ pub const RTL: &[RtlFile] = &[
         source: Source::Cell(include_str!("../../templates/cells/capim_subarray.v")),
     },
     RtlFile {
-        module: "capim_shift_acc",
-        source: Source::Cell(include_str!("../../templates/cells/capim_shift_acc.v")),
+        module: "capim_span_sum",
+        source: Source::Cell(include_str!("../../templates/cells/capim_span_sum.v")),
+    },
+    RtlFile {
+        module: "capim_acc_bank",
+        source: Source::Cell(include_str!("../../templates/cells/capim_acc_bank.v")),
     },
     RtlFile {
         module: "capim_gating",
@@ -100,6 +104,22 @@ struct EngineCtx {
     /// Lanes of one raw (requant = none) output, and the bits to count them.
     raw_words: usize,
     raw_words_bits: u32,
+    /// Columns per bit-counter segment, its log2, and segments per row.
+    segment: usize,
+    segment_bits: u32,
+    segments: usize,
+    /// Bits of one segment's count, of a routed (span-summed) count and of
+    /// a count summed over arrays.
+    seg_count_bits: u32,
+    span_bits: u32,
+    sum_bits: u32,
+    /// Values of the gather buffer.
+    buffer: usize,
+    /// log2 of the segments per row and of the sub-array count (rounded up).
+    segments_log: u32,
+    count_log: u32,
+    /// Bits of a shadow-accumulator index (array * segments + k).
+    shadow_bits: u32,
 }
 
 /// What the templates receive: typed structs, no loose numbers.
@@ -157,6 +177,16 @@ pub fn generate(cfg: &ArrayConfig, model: &Model) -> Result<Generated> {
             lane_bits: LANE_BITS,
             raw_words: raw,
             raw_words_bits: clog2(raw as u64),
+            segment: lay.segment,
+            segment_bits: clog2(lay.segment as u64),
+            segments: lay.groups,
+            segments_log: clog2(lay.groups as u64),
+            count_log: clog2(lay.count as u64),
+            shadow_bits: clog2((lay.count * lay.groups) as u64).max(1),
+            seg_count_bits: crate::hw::bits_for(lay.segment as u64),
+            span_bits: crate::hw::bits_for(lay.cols as u64),
+            sum_bits: crate::hw::bits_for((lay.cols * lay.count) as u64),
+            buffer: lay.buffer,
         },
         desc: DescCtx {
             width: desc::width(&fields),
@@ -237,28 +267,34 @@ fn manifest(
         .iter()
         .zip(&model.layers)
         .map(|(lm, l)| {
-            let channels: Vec<serde_json::Value> = (0..l.cout)
-                .filter(|_| l.op == crate::model::Op::Conv)
-                .map(|co| {
-                    let (arr, slot) = (co / lm.cap, co % lm.cap);
-                    let chunks: Vec<serde_json::Value> = (0..lm.chunks)
-                        .map(|c| {
-                            let nch = (l.cin - c * lm.cpc).min(lm.cpc);
-                            let rows: Vec<usize> =
-                                (0..n).map(|j| lm.weight_row(n, slot, c, j)).collect();
-                            serde_json::json!({
-                                "input_channels": [c * lm.cpc, c * lm.cpc + nch],
-                                "rows_by_bit_plane": rows,
-                                "columns": [0, nch * lm.ksize],
+            let full = lm.full_width();
+            let wm = &lm.widths[full];
+            let channels: Vec<serde_json::Value> = match &wm.plan {
+                Some(p) if l.op == crate::model::Op::Conv => (0..l.cout)
+                    .map(|co| {
+                        let cpr = p.cpr(lay.groups);
+                        let (grp, gl) = (co / cpr, co % cpr);
+                        let (gslot, tl) = (grp / p.gpa, grp % p.gpa);
+                        let arrays: Vec<usize> = (0..p.sets)
+                            .flat_map(|set| {
+                                (0..p.qp).map(move |ps| (set * p.qg + gslot) * p.qp + ps)
                             })
+                            .collect();
+                        let rows: Vec<usize> = (0..p.ppa)
+                            .map(|kl| wm.wrow_base + (tl * p.ppa + kl) * n)
+                            .collect();
+                        let c0 = gl * p.d * lay.segment;
+                        serde_json::json!({
+                            "channel": co, "subarrays": arrays,
+                            "piece_row_bases": rows,
+                            "columns": [c0, c0 + p.d * lay.segment],
                         })
-                        .collect();
-                    serde_json::json!({"channel": co, "subarray": arr, "slot": slot, "chunks": chunks})
-                })
-                .collect();
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
             serde_json::json!({
-                "name": lm.name, "cpc": lm.cpc, "chunks": lm.chunks, "cap": lm.cap,
-                "slot_rows": lm.slot_rows, "wrow_base": lm.wrow_base, "arrays": lm.arrays,
+                "name": lm.name,
                 "activation": {"input_base": lm.in_base, "output_base": lm.out_base, "residual_base": lm.res_base},
                 "widths": lm.widths, "output_channels": channels,
             })

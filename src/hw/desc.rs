@@ -22,6 +22,8 @@ pub enum FieldBits {
     Sw,
     /// Requantization-image address bits (`Widths::qaw`).
     Qaw,
+    /// Gather-buffer value index bits (`Widths::bw`).
+    Bw,
     /// A fixed number of bits.
     Fixed(u32),
 }
@@ -33,6 +35,7 @@ impl FieldBits {
             FieldBits::Rw => w.rw,
             FieldBits::Sw => w.sw,
             FieldBits::Qaw => w.qaw,
+            FieldBits::Bw => w.bw,
             FieldBits::Fixed(b) => b,
         }
     }
@@ -67,7 +70,7 @@ macro_rules! descriptor {
     };
 }
 
-use FieldBits::{Aw, Fixed, Qaw, Rw, Sw};
+use FieldBits::{Aw, Bw, Fixed, Qaw, Rw, Sw};
 
 descriptor! {
     /// lane address of the input tensor's pixel (0, 0)
@@ -80,8 +83,6 @@ descriptor! {
     in_h: Aw,
     /// input width
     in_w: Aw,
-    /// output height
-    out_h: Aw,
     /// output width
     out_w: Aw,
     /// input pixels (in_h * in_w)
@@ -92,36 +93,52 @@ descriptor! {
     out_ps: Aw,
     /// lanes from one residual pixel to the next
     res_ps: Aw,
-    /// kernel height
-    kh: Aw,
     /// kernel width
     kw: Aw,
     /// stride
     stride: Aw,
     /// zero padding
     pad: Aw,
-    /// input channels per chunk
-    cpc: Aw,
     /// active input channels at this width
     cin_a: Aw,
     /// active output channels at this width
     cout_a: Aw,
-    /// output channels per sub-array
-    cap: Aw,
-    /// weight slots iterated per output position at this width
-    slots_a: Aw,
-    /// first weight row of this layer
+    /// kernel taps (kh * kw)
+    taps: Aw,
+    /// output positions (out_h * out_w)
+    positions: Aw,
+    /// activation words per tap holding the active input channels
+    words: Aw,
+    /// log2 of the pieces of one dot product side by side in a row-group (d)
+    ld: Fixed(4),
+    /// log2 of the arrays splitting the piece-rows (qp; counts summed across them)
+    lqp: Fixed(4),
+    /// log2 of the arrays splitting the output-channel groups (qg)
+    lqg: Fixed(4),
+    /// log2 of the output positions computed at once (sets)
+    lsets: Fixed(4),
+    /// output channels per row-group (segments / d)
+    cpr: Aw,
+    /// piece-rows per array in the weight rows (row stride of a group)
+    ppa: Rw,
+    /// channel groups per array in the weight rows
+    gpa: Rw,
+    /// piece-rows written and computed per round
+    ppa_it: Rw,
+    /// channel groups computed per round
+    gpa_it: Rw,
+    /// pieces per set in the gather buffer (qp * ppa * d)
+    pps: Bw,
+    /// first weight row of the plan
     wrow_base: Rw,
-    /// rows of one weight slot (chunks * N)
-    slot_rows: Rw,
-    /// chunks gathered and computed at this width
-    chunks_a: Rw,
-    /// sub-arrays enabled at this width
+    /// sub-arrays of the plan's geometry (sets * qg * qp)
     n_arrays: Sw,
+    /// piece slots with work at this width (higher ones are gated off)
+    qp_used: Sw,
+    /// group slots with work at this width (higher ones are gated off)
+    qg_used: Sw,
     /// first requantization entry of this layer and width
     qbase: Qaw,
-    /// requantization entries between the sub-arrays' channels (= cap)
-    cap_q: Qaw,
     /// requantization shift S
     shift: Fixed(6),
     /// residual multiplier R

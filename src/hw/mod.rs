@@ -69,6 +69,11 @@ pub const MIN_COLS: u32 = 16;
 pub const MAX_COLS: u32 = 1024;
 pub const MAX_COUNT: u32 = 256;
 
+/// Default column-segment size of the bit-counter (`mapping.segment`).
+pub const DEFAULT_SEGMENT: u32 = 8;
+/// Largest column segment: one segment's values come from one activation word.
+pub const MAX_SEGMENT: u32 = LANES as u32;
+
 /// ceil(log2(x)) for x >= 1, i.e. the bits needed to index `x` items.
 pub fn clog2(x: u64) -> u32 {
     if x <= 1 {
@@ -111,6 +116,49 @@ impl SubArray {
     }
 }
 
+/// What the mapping compiler optimizes per layer and width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Policy {
+    /// Fewest cycles.
+    #[default]
+    Latency,
+    /// Fewest active array-cycles (enabled sub-arrays x cycles).
+    Energy,
+}
+
+impl Policy {
+    pub fn name(self) -> &'static str {
+        match self {
+            Policy::Latency => "latency",
+            Policy::Energy => "energy",
+        }
+    }
+}
+
+/// The `[mapping]` table: how the compiler lays work over the arrays.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mapping {
+    /// Columns per bit-counter segment: every compute returns one count per
+    /// segment (a power of two, 2 ..= 16, at most `cols`).
+    pub segment: u32,
+    /// What the planner minimizes.
+    pub policy: Policy,
+    /// Most sub-arrays enabled at once (peak power); `None`: all of them.
+    pub max_active: Option<u32>,
+}
+
+impl Default for Mapping {
+    fn default() -> Self {
+        Mapping {
+            segment: DEFAULT_SEGMENT,
+            policy: Policy::Latency,
+            max_active: None,
+        }
+    }
+}
+
 /// The channel-gating controller: while a layer runs, it enables the first
 /// `n_active` of `count` sub-arrays and gates the rest off (no operation,
 /// cells kept).
@@ -143,6 +191,9 @@ pub struct ArrayConfig {
     /// Datapath operand bits: 8 or 16.
     pub precision: u32,
     pub subarray: SubArray,
+    /// The mapping compiler's settings (`[mapping]`, optional).
+    #[serde(default)]
+    pub mapping: Mapping,
     /// Where the configuration came from (a file, `<built-in default
     /// config>`, or the Rust code that built it); named in messages.
     #[serde(skip)]
@@ -153,7 +204,7 @@ pub struct ArrayConfig {
 /// wherever they came from.
 impl PartialEq for ArrayConfig {
     fn eq(&self, o: &Self) -> bool {
-        self.precision == o.precision && self.subarray == o.subarray
+        self.precision == o.precision && self.subarray == o.subarray && self.mapping == o.mapping
     }
 }
 impl Eq for ArrayConfig {}
@@ -164,6 +215,7 @@ impl ArrayConfig {
         let cfg = ArrayConfig {
             precision,
             subarray,
+            mapping: Mapping::default(),
             origin: "<ArrayConfig::new>".to_string(),
         };
         cfg.validate()?;
@@ -205,7 +257,34 @@ impl ArrayConfig {
                 ));
             }
         }
+        let m = &self.mapping;
+        let seg_max = MAX_SEGMENT.min(sa.cols);
+        if !(m.segment.is_power_of_two() && (2..=seg_max).contains(&m.segment)) {
+            return Err(Error::invalid(
+                Path::new(&self.origin),
+                "mapping.segment",
+                m.segment,
+                format!(
+                    "a power of two in 2 ..= {seg_max} (at most 16 and at most `subarray.cols`)"
+                ),
+            ));
+        }
+        if let Some(a) = m.max_active
+            && !(1..=sa.count).contains(&a)
+        {
+            return Err(Error::invalid(
+                Path::new(&self.origin),
+                "mapping.max_active",
+                a,
+                format!("1 ..= {} (`subarray.count`)", sa.count),
+            ));
+        }
         Ok(())
+    }
+
+    /// Sub-arrays the planner may enable at once.
+    pub fn max_active(&self) -> usize {
+        self.mapping.max_active.unwrap_or(self.subarray.count) as usize
     }
 
     /// SHA-256 of the canonical (JSON) form of the configuration, hex.
@@ -233,6 +312,8 @@ pub(crate) fn expected(field: &str) -> String {
         "subarray.rows" => format!("{MIN_ROWS} ..= {MAX_ROWS}"),
         "subarray.cols" => format!("a power of two in {MIN_COLS} ..= {MAX_COLS}"),
         "subarray.count" => format!("1 ..= {MAX_COUNT}"),
+        "mapping.segment" => "a power of two in 2 ..= 16".to_string(),
+        "mapping.max_active" => format!("1 ..= {MAX_COUNT}"),
         _ => "a non-negative integer".to_string(),
     }
 }
@@ -268,6 +349,8 @@ pub struct Widths {
     pub ww: u32,
     /// Accumulator bits (ACC_W).
     pub acc_w: u32,
+    /// Bits of a gather-buffer value index.
+    pub bw: u32,
 }
 
 #[cfg(test)]
@@ -287,6 +370,7 @@ impl Widths {
             lw: 5,
             ww: 2,
             acc_w: ACC_W,
+            bw: 13,
         }
     }
 }

@@ -48,8 +48,20 @@ pub fn parse_memh(
         .collect()
 }
 
-/// Weights of every layer as stored in the images, `[cout][cin][kh][kw]`.
+/// Weights of every layer as stored in the images, `[cout][cin][kh][kw]`,
+/// read from the full width's rows.
 pub fn decode_weights(lay: &Layout, model: &Model, images: &[Vec<Bits>]) -> Vec<Vec<i64>> {
+    decode_plan(lay, model, images, None)
+}
+
+/// Weights as stored in width `wi`'s replica rows (0 where a replica holds
+/// no copy: inactive channels), or in the full width's rows for `None`.
+pub fn decode_plan(
+    lay: &Layout,
+    model: &Model,
+    images: &[Vec<Bits>],
+    wi: Option<usize>,
+) -> Vec<Vec<i64>> {
     let n = lay.precision as usize;
     lay.layers
         .iter()
@@ -58,24 +70,33 @@ pub fn decode_weights(lay: &Layout, model: &Model, images: &[Vec<Bits>]) -> Vec<
             if l.op != Op::Conv {
                 return Vec::new();
             }
-            let mut w = vec![0i64; l.cout * l.cin * l.kh * l.kw];
+            let wi = wi.unwrap_or(lm.full_width());
+            let k = l.kh * l.kw;
+            let mut w = vec![0i64; l.cout * l.cin * k];
             for co in 0..l.cout {
                 for ci in 0..l.cin {
-                    for ky in 0..l.kh {
-                        for kx in 0..l.kw {
-                            let mut v: i64 = 0;
-                            for j in 0..n {
-                                let (arr, row, col) = lm.weight_cell(n, l.kw, (co, ci, ky, kx), j);
-                                if images[arr][row].get(col) {
-                                    v |= 1 << j;
-                                }
+                    for tap in 0..k {
+                        // every copy (set) must hold the same bit
+                        let mut v: i64 = 0;
+                        for j in 0..n {
+                            let cells = lm.weight_cells(lay, wi, (co, ci, tap), j);
+                            let ones = cells
+                                .iter()
+                                .filter(|&&(a, r, c)| images[a][r].get(c))
+                                .count();
+                            if ones * 2 > cells.len() {
+                                v |= 1 << j;
                             }
-                            // two's complement of N bits
-                            if (v >> (n - 1)) & 1 == 1 {
-                                v -= 1 << n;
+                            if ones != 0 && ones != cells.len() {
+                                // copies disagree: report a value no weight can have
+                                v = i64::MIN;
+                                break;
                             }
-                            w[((co * l.cin + ci) * l.kh + ky) * l.kw + kx] = v;
                         }
+                        if v != i64::MIN && (v >> (n - 1)) & 1 == 1 {
+                            v -= 1 << n; // two's complement of N bits
+                        }
+                        w[(co * l.cin + ci) * k + tap] = v;
                     }
                 }
             }

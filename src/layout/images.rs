@@ -1,8 +1,8 @@
 //! `$readmemh` images: sub-array weight images, layer descriptors and
 //! requantization parameters.
 
-use super::Layout;
-use crate::hw::{ACC_W, Bits, desc};
+use super::{Layout, Plan, Rows};
+use crate::hw::{ACC_W, Bits, LANES, desc};
 use crate::model::{Model, Op};
 
 fn memh(lines: impl IntoIterator<Item = String>) -> String {
@@ -14,7 +14,9 @@ fn memh(lines: impl IntoIterator<Item = String>) -> String {
     s
 }
 
-/// Weight image of every sub-array: `count` arrays of `rows` words of `cols` bits.
+/// Weight image of every sub-array: `count` arrays of `rows` words of
+/// `cols` bits; every plan with rows of its own (the full width's and the
+/// narrow widths' replicas) is written.
 pub fn subarray_images(lay: &Layout, model: &Model) -> Vec<Vec<Bits>> {
     let n = lay.precision as usize;
     let mut img = vec![vec![Bits::new(lay.cols); lay.rows]; lay.count];
@@ -22,15 +24,17 @@ pub fn subarray_images(lay: &Layout, model: &Model) -> Vec<Vec<Bits>> {
         if l.op != Op::Conv {
             continue;
         }
-        for co in 0..l.cout {
-            for ci in 0..l.cin {
-                for ky in 0..l.kh {
-                    for kx in 0..l.kw {
-                        let w = l.weights[((co * l.cin + ci) * l.kh + ky) * l.kw + kx];
+        let k = l.kh * l.kw;
+        for wi in 0..lm.widths.len() {
+            for co in 0..l.cout {
+                for ci in 0..l.cin {
+                    for tap in 0..k {
+                        let w = l.weights[(co * l.cin + ci) * k + tap];
                         for j in 0..n {
                             if (w >> j) & 1 == 1 {
-                                let (arr, row, col) = lm.weight_cell(n, l.kw, (co, ci, ky, kx), j);
-                                img[arr][row].set(col, 1, 1);
+                                for (arr, row, col) in lm.weight_cells(lay, wi, (co, ci, tap), j) {
+                                    img[arr][row].set(col, 1, 1);
+                                }
                             }
                         }
                     }
@@ -57,33 +61,54 @@ pub fn desc_memh(lay: &Layout, model: &Model) -> String {
         let rq = l.requant.as_ref();
         let res = rq.and_then(|r| r.residual.as_ref());
         for (wi, wm) in lm.widths.iter().enumerate() {
+            let none = Plan {
+                d: 1,
+                qp: 1,
+                qg: 1,
+                sets: 1,
+                ppa: 0,
+                gpa: 0,
+                ppa_it: 0,
+                gpa_it: 0,
+                qp_used: 0,
+                qg_used: 0,
+                rows: Rows::Shared,
+            };
+            let p = wm.plan.as_ref().unwrap_or(&none);
             let d = desc::Descriptor {
                 in_base: lm.in_base as u64,
                 out_base: lm.out_base as u64,
                 res_base: lm.res_base.unwrap_or(0) as u64,
                 in_h: hi as u64,
                 in_w: wi_ as u64,
-                out_h: ho as u64,
                 out_w: wo as u64,
                 in_hw: (hi * wi_) as u64,
                 in_ps: lm.in_ps as u64,
                 out_ps: lm.out_ps as u64,
                 res_ps: lm.res_ps as u64,
-                kh: l.kh as u64,
                 kw: l.kw as u64,
                 stride: l.stride as u64,
                 pad: l.pad as u64,
-                cpc: lm.cpc as u64,
                 cin_a: wm.cin_active as u64,
                 cout_a: wm.cout_active as u64,
-                cap: lm.cap as u64,
-                slots_a: wm.slots as u64,
-                wrow_base: lm.wrow_base as u64,
-                slot_rows: lm.slot_rows as u64,
-                chunks_a: wm.chunks as u64,
-                n_arrays: wm.arrays as u64,
+                taps: l.kh as u64 * l.kw as u64,
+                positions: (ho * wo) as u64,
+                words: wm.cin_active.div_ceil(LANES) as u64,
+                ld: p.d.trailing_zeros() as u64,
+                lqp: p.qp.trailing_zeros() as u64,
+                lqg: p.qg.trailing_zeros() as u64,
+                lsets: p.sets.trailing_zeros() as u64,
+                cpr: p.cpr(lay.groups) as u64,
+                ppa: p.ppa as u64,
+                gpa: p.gpa as u64,
+                ppa_it: p.ppa_it as u64,
+                gpa_it: p.gpa_it as u64,
+                pps: p.pps() as u64,
+                wrow_base: wm.wrow_base as u64,
+                n_arrays: (p.sets * p.qg * p.qp) as u64,
+                qp_used: p.qp_used as u64,
+                qg_used: p.qg_used as u64,
                 qbase: wm.qbase as u64,
-                cap_q: lm.cap as u64,
                 shift: rq.map(|r| r.shift[wi]).unwrap_or(0) as u64,
                 res_mult: res.map(|r| r.mult[wi]).unwrap_or(0) as u64,
                 in_signed: model.tensor_signed(&l.input) as u64,

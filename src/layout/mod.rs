@@ -23,9 +23,13 @@
 
 pub mod decode;
 pub mod images;
+pub mod plan;
+mod planner;
+
+pub use plan::{Plan, Rows, Shape};
 
 use crate::error::{Error, Result};
-use crate::hw::{ACC_W, ArrayConfig, LANES, Widths, bits_for, clog2, raw_words};
+use crate::hw::{ACC_W, ArrayConfig, LANES, Policy, Widths, bits_for, clog2, raw_words};
 use crate::model::{Model, Op};
 use serde::Serialize;
 
@@ -34,14 +38,25 @@ use serde::Serialize;
 pub struct WidthMap {
     pub cin_active: usize,
     pub cout_active: usize,
-    /// Chunks of input channels gathered and computed.
-    pub chunks: usize,
-    /// Weight slots iterated per output position: min(cap, cout_active).
-    pub slots: usize,
-    /// Sub-arrays enabled for this layer (the rest are gated off).
-    pub arrays: usize,
+    /// The plan the engine runs (`None` for pooling).
+    pub plan: Option<Plan>,
+    /// First row of the weights the plan reads (its own or the full width's).
+    pub wrow_base: usize,
+    /// Busy cycles of the engine for this layer at this width (exact).
+    pub cycles: u64,
     /// First entry of this (layer, width) in the requantization image.
     pub qbase: usize,
+}
+
+impl WidthMap {
+    /// Arrays enabled for the layer (0 for pooling).
+    pub fn arrays(&self) -> usize {
+        self.plan.as_ref().map_or(0, Plan::arrays)
+    }
+    /// Whether sub-array `a` is enabled for the layer at this width.
+    pub fn enabled(&self, a: usize) -> bool {
+        self.plan.as_ref().is_some_and(|p| p.enabled(a))
+    }
 }
 
 /// Mapping of one layer.
@@ -49,18 +64,6 @@ pub struct WidthMap {
 pub struct LayerMap {
     pub name: String,
     pub ksize: usize,
-    /// Input channels per chunk.
-    pub cpc: usize,
-    /// Chunks at full width.
-    pub chunks: usize,
-    /// Output channels per sub-array.
-    pub cap: usize,
-    /// Rows one slot occupies: chunks * N.
-    pub slot_rows: usize,
-    /// First weight row of this layer in every array it uses.
-    pub wrow_base: usize,
-    /// Sub-arrays that hold this layer's weights.
-    pub arrays: usize,
     pub in_base: usize,
     pub out_base: usize,
     pub res_base: Option<usize>,
@@ -74,35 +77,47 @@ pub struct LayerMap {
     pub widths: Vec<WidthMap>,
 }
 
+/// One stored weight bit: `(sub-array, row, column)`.
+pub type Cell = (usize, usize, usize);
+
 impl LayerMap {
-    /// Where bit-plane `j` of weight `(co, ci, ky, kx)` is stored:
-    /// `(sub-array, row, column)`. The one definition of the weight layout,
-    /// used by the image writer, the decoder and the manifest.
-    pub fn weight_cell(
+    /// Where bit-plane `j` of weight `(co, ci, tap)` is stored in the rows
+    /// of width `wi`'s plan, one cell per weight copy (set); empty when
+    /// those rows do not hold it (an inactive channel of a replica, or a
+    /// shared plan). The one definition of the weight layout, used by the
+    /// image writer, the decoder and the manifest.
+    pub fn weight_cells(
         &self,
-        n: usize,
-        kw: usize,
-        (co, ci, ky, kx): (usize, usize, usize, usize),
+        lay: &Layout,
+        wi: usize,
+        (co, ci, tap): (usize, usize, usize),
         j: usize,
-    ) -> (usize, usize, usize) {
-        let (arr, slot) = (co / self.cap, co % self.cap);
-        let (chunk, cl) = (ci / self.cpc, ci % self.cpc);
-        let col = (ky * kw + kx) * self.cpc + cl;
-        (arr, self.weight_row(n, slot, chunk, j), col)
+    ) -> Vec<Cell> {
+        let wm = &self.widths[wi];
+        let Some(p) = wm.plan.as_ref().filter(|p| p.rows == Rows::Own) else {
+            return Vec::new();
+        };
+        if co >= wm.cout_active || ci >= wm.cin_active {
+            return Vec::new();
+        }
+        let (s, n) = (lay.segment, lay.precision as usize);
+        let k = (ci / s) * self.ksize + tap;
+        let (kr, sub) = (k / p.d, k % p.d);
+        let (pslot, kl) = (kr / p.ppa, kr % p.ppa);
+        let cpr = p.cpr(lay.groups);
+        let (grp, gl) = (co / cpr, co % cpr);
+        let (gslot, tl) = (grp / p.gpa, grp % p.gpa);
+        let col = (gl * p.d + sub) * s + ci % s;
+        let row = wm.wrow_base + (tl * p.ppa + kl) * n + j;
+        (0..p.sets)
+            .map(|set| ((set * p.qg + gslot) * p.qp + pslot, row, col))
+            .collect()
     }
 
-    /// The row of bit-plane `j` of chunk `chunk` of weight slot `slot`:
-    /// `wrow_base + (slot * chunks + chunk) * N + j`.
-    pub fn weight_row(&self, n: usize, slot: usize, chunk: usize, j: usize) -> usize {
-        self.wrow_base + (slot * self.chunks + chunk) * n + j
-    }
-
-    /// Activation words read per tap for chunk `c` with `cin_active` input
-    /// channels: the words that hold channels `c * cpc ..` of the chunk.
-    pub fn chunk_words(&self, c: usize, cin_active: usize) -> usize {
-        let lo = c * self.cpc;
-        let cnt = (cin_active - lo).min(self.cpc);
-        (lo % LANES + cnt - 1) / LANES + 1
+    /// The width whose plan holds every weight of the layer (the full
+    /// width's own rows): the one the decoder reads.
+    pub fn full_width(&self) -> usize {
+        self.widths.len() - 1
     }
 }
 
@@ -161,6 +176,12 @@ pub struct Layout {
     pub scratch_rows: usize,
     /// Rows used in the fullest sub-array.
     pub rows_used: usize,
+    /// Columns per bit-counter segment, and segments per row (`cols / segment`).
+    pub segment: usize,
+    pub groups: usize,
+    /// Values of the engine's gather buffer (the largest plan's need).
+    pub buffer: usize,
+    pub policy: Policy,
     pub act_depth: usize,
     pub quant_depth: usize,
     pub widths: Widths,
@@ -228,60 +249,16 @@ impl Layout {
                 .map(|r| r.source.clone())
         };
 
+        let seg = cfg.mapping.segment as usize;
+        let groups = cols / seg;
+        let raw = raw_words(cfg.precision);
         let mut layers = Vec::new();
-        let mut scratch_chunks = 1;
+        let mut shapes: Vec<Option<Vec<Shape>>> = Vec::new();
         for (li, l) in model.layers.iter().enumerate() {
-            let ksize = l.kh * l.kw;
-            if l.op == Op::Gap {
-                // Pooling runs in the engine's periphery: no weights, no arrays.
-                layers.push(LayerMap {
-                    name: l.name.clone(),
-                    ksize,
-                    cpc: 1,
-                    chunks: 0,
-                    cap: 1,
-                    slot_rows: 0,
-                    wrow_base: 0,
-                    arrays: 0,
-                    in_base: region(&l.input).unwrap_or(0),
-                    out_base: region(&l.name).unwrap_or(0),
-                    res_base: None,
-                    in_hw: in_hws[li],
-                    out_hw: out_hws[li],
-                    in_ps: stride(&l.input),
-                    out_ps: stride(&l.name),
-                    res_ps: 0,
-                    widths: Vec::new(),
-                });
-                continue;
-            }
-            if ksize > cols {
-                return Err(Error::invalid(
-                    cfg_name,
-                    "subarray.cols",
-                    cols,
-                    format!(
-                        "at least {ksize}: layer `{}` of {} has a {}x{} kernel and one output channel's taps of an input channel must share a row",
-                        l.name,
-                        model.path.display(),
-                        l.kh,
-                        l.kw
-                    ),
-                ));
-            }
-            let cpc = (cols / ksize).min(l.cin);
-            let chunks = l.cin.div_ceil(cpc);
-            scratch_chunks = scratch_chunks.max(chunks);
-            let cap = l.cout.div_ceil(count);
+            let (ho, wo) = out_hws[li];
             layers.push(LayerMap {
                 name: l.name.clone(),
-                ksize,
-                cpc,
-                chunks,
-                cap,
-                slot_rows: chunks * n,
-                wrow_base: 0,
-                arrays: l.cout.div_ceil(cap),
+                ksize: l.kh * l.kw,
                 in_base: region(&l.input).unwrap_or(0),
                 out_base: region(&l.name).unwrap_or(0),
                 res_base: res_src(l).and_then(|r| region(&r)),
@@ -292,60 +269,77 @@ impl Layout {
                 res_ps: res_src(l).map_or(0, |r| stride(&r)),
                 widths: Vec::new(),
             });
+            shapes.push((l.op == Op::Conv).then(|| {
+                (0..model.widths.len())
+                    .map(|wi| Shape {
+                        taps: l.kh * l.kw,
+                        positions: ho * wo,
+                        cin_active: l.cin_active[wi],
+                        cout_active: l.cout_active[wi],
+                        out_words: if l.requant.is_none() { raw } else { 1 },
+                    })
+                    .collect()
+            }));
         }
-        let scratch_rows = scratch_chunks * n;
-        let mut next_row = scratch_rows;
-        for lm in &mut layers {
-            lm.wrow_base = next_row;
-            next_row += lm.cap * lm.slot_rows;
-        }
-        let rows_used = next_row;
-        if rows_used > rows {
-            // Smallest array count that would fit, if any.
-            let max_count = crate::hw::MAX_COUNT as usize;
-            let need_count = (count..=max_count).find(|&c| {
-                let used: usize = layers
-                    .iter()
-                    .zip(&model.layers)
-                    .map(|(lm, l)| l.cout.div_ceil(c) * lm.slot_rows)
-                    .sum();
-                scratch_rows + used <= rows
-            });
-            let hint = match need_count {
-                Some(c) => format!(", or `subarray.count` >= {c}"),
-                None => format!("; no `subarray.count` up to {max_count} is enough at {rows} rows"),
-            };
-            return Err(Error::invalid(
-                cfg_name,
-                "subarray.rows",
-                rows,
-                format!(
-                    "at least {rows_used} to hold model `{}` ({scratch_rows} activation scratch rows + {} weight rows per sub-array){hint}",
-                    model.name,
-                    rows_used - scratch_rows
-                ),
-            ));
-        }
+        let chosen = planner::plan(cfg, model, &shapes)?;
 
-        // Requantization image and per-width maps.
+        // Rows: activation scratch first, then every plan's own rows.
+        let scratch_rows = chosen
+            .iter()
+            .flatten()
+            .flatten()
+            .map(|p| p.ppa_it * n)
+            .max()
+            .unwrap_or(n)
+            .max(n);
+        let mut next_row = scratch_rows;
         let mut qbase = 0;
-        for (lm, l) in layers.iter_mut().zip(&model.layers) {
-            for wi in 0..model.widths.len() {
-                let cin_a = l.cin_active[wi];
-                let cout_a = l.cout_active[wi];
-                let conv = l.op == Op::Conv;
+        for (li, (lm, l)) in layers.iter_mut().zip(&model.layers).enumerate() {
+            let plans = &chosen[li];
+            let nw = model.widths.len();
+            let full_base = next_row;
+            for wi in (0..nw).rev() {
+                let plan = plans.as_ref().map(|v| v[wi].clone());
+                let wrow_base = match &plan {
+                    Some(p) if p.rows == Rows::Own => {
+                        let b = next_row;
+                        next_row += p.weight_rows(n);
+                        b
+                    }
+                    _ => full_base,
+                };
+                let cycles = match (&plan, &shapes[li]) {
+                    (Some(p), Some(sh)) => plan::cycles(&sh[wi], p, n, groups),
+                    _ => 0,
+                };
                 lm.widths.push(WidthMap {
-                    cin_active: cin_a,
-                    cout_active: cout_a,
-                    chunks: if conv { cin_a.div_ceil(lm.cpc) } else { 0 },
-                    slots: if conv { lm.cap.min(cout_a) } else { 0 },
-                    arrays: if conv { cout_a.div_ceil(lm.cap) } else { 0 },
-                    qbase,
+                    cin_active: l.cin_active[wi],
+                    cout_active: l.cout_active[wi],
+                    plan,
+                    wrow_base,
+                    cycles,
+                    qbase: 0,
                 });
+            }
+            lm.widths.reverse();
+            for wm in &mut lm.widths {
+                wm.qbase = qbase;
                 qbase += l.cout;
             }
         }
+        let rows_used = next_row;
+        if rows_used > rows {
+            return Err(planner::does_not_fit(cfg, model, &shapes, rows_used));
+        }
         let quant_depth = qbase;
+        let buffer = chosen
+            .iter()
+            .flatten()
+            .flatten()
+            .map(|p| p.buffer(seg))
+            .max()
+            .unwrap_or(seg)
+            .max(seg);
 
         // RTL widths.
         let mut max_val = act_depth.max(cols);
@@ -355,6 +349,9 @@ impl Layout {
             max_val = max_val.max(h + 2 * l.pad + l.kh).max(w + 2 * l.pad + l.kw);
             max_val = max_val.max(2 * l.cout + 1).max(l.cin + 1);
             max_cout = max_cout.max(l.cout);
+            let (ho, wo) = out_hws[li];
+            // positions of a round may run past the last one by up to `sets`
+            max_val = max_val.max(ho * wo + count + 1).max(ho + count + 1);
         }
         let widths = Widths {
             n: cfg.precision,
@@ -370,6 +367,7 @@ impl Layout {
             lw: clog2(model.layers.len() as u64).max(1),
             ww: clog2(model.widths.len() as u64).max(1),
             acc_w: ACC_W,
+            bw: clog2((buffer + cols) as u64),
         };
         if widths.aw > 24 {
             return Err(Error::invalid(
@@ -386,6 +384,10 @@ impl Layout {
             count,
             scratch_rows,
             rows_used,
+            segment: seg,
+            groups,
+            buffer,
+            policy: cfg.mapping.policy,
             act_depth,
             quant_depth,
             widths,

@@ -100,7 +100,7 @@ pub fn run_range(
     for a in 0..lay.count {
         let (mut wc, mut ww) = (0, 0);
         for li in first..=last {
-            if a < lay.layers[li].widths[wi].arrays {
+            if lay.layers[li].widths[wi].enabled(a) {
                 let (c, w) = layer_ops(lay, li, wi);
                 wc += c;
                 ww += w;
@@ -122,7 +122,7 @@ pub fn run_range(
         vec![LayerRun {
             layer: model.layers[first].name.clone(),
             cycles: hw_cycles,
-            arrays: lay.layers[first].widths[wi].arrays,
+            arrays: lay.layers[first].widths[wi].arrays(),
         }]
     } else {
         Vec::new()
@@ -195,20 +195,18 @@ pub fn check_resident(sim: &mut Sim, d: &Design) -> Result<Option<String>> {
 /// gates off at this width must come out with every cell unchanged.
 pub fn run_switch_step(sim: &mut Sim, d: &Design, wi: usize, stim: &Stimulus) -> Result<Outcome> {
     let lay = &d.layout;
-    let used = lay
-        .layers
+    let gated: Vec<usize> = (0..lay.count)
+        .filter(|&a| !lay.layers.iter().any(|l| l.widths[wi].enabled(a)))
+        .collect();
+    let before: Vec<Vec<u32>> = gated
         .iter()
-        .map(|l| l.widths[wi].arrays)
-        .max()
-        .unwrap_or(0);
-    let before: Vec<Vec<u32>> = (used..lay.count)
-        .map(|a| read_rows(sim, d, a))
+        .map(|&a| read_rows(sim, d, a))
         .collect::<Result<_>>()?;
     let out = run_stimulus(sim, d, wi, stim, false)?;
     if !matches!(out, Outcome::Ok(..)) {
         return Ok(out);
     }
-    for (k, a) in (used..lay.count).enumerate() {
+    for (k, &a) in gated.iter().enumerate() {
         let after = read_rows(sim, d, a)?;
         if let Some(i) = (0..after.len()).find(|&i| after[i] != before[k][i]) {
             return Ok(Outcome::Failed(format!(

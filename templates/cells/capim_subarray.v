@@ -2,14 +2,16 @@
 // ROWS x COLS non-volatile 1-bit cells. Per cycle one of: nothing, write one
 // row, read one row, or compute: activate rows row_a and row_b together, the
 // reconfigurable sense amplifiers give the column-wise AND / OR / XOR and the
-// bit-counter registers the popcount of the COLS-bit result (two cycles
-// after the compute: the sense amplifiers latch, then the counter counts).
+// segmented bit-counter registers one popcount per segment of SEG columns
+// (COLS / SEG counts, segment g = columns g*SEG .. g*SEG+SEG-1; two cycles
+// after the compute: the sense amplifiers latch, then the counters count).
 // While en is low the array performs no operation and keeps its cells.
 module capim_subarray #(
     parameter integer ROWS = 256,
     parameter integer COLS = 64,
+    parameter integer SEG = 8,
     parameter integer ROW_W = 8,
-    parameter integer CNT_W = 7,
+    parameter integer CNT_W = 4,       // bits of one segment's count: enough for SEG
     parameter INIT_FILE = "capim_sa_000.memh"
 ) (
     input  wire             clk,
@@ -22,7 +24,7 @@ module capim_subarray #(
     input  wire [COLS-1:0]  wdata,
     input  wire             clr_counters,
     output wire [COLS-1:0]  rdata,
-    output wire [CNT_W-1:0] count,
+    output wire [(COLS/SEG)*CNT_W-1:0] count,  // segment g in [g*CNT_W +: CNT_W]
     output reg  [31:0]      n_compute,  // computes performed since clr_counters
     output reg  [31:0]      n_write     // row writes performed since clr_counters
 );
@@ -50,22 +52,31 @@ module capim_subarray #(
         end
     end
 
-    // Column bit-counter, registered: the count of a compute is valid two
-    // cycles after it (sense, then count). It only switches after a compute.
+    // Segmented column bit-counter, registered: the counts of a compute are
+    // valid two cycles after it (sense, then count). They only switch after
+    // a compute.
+    localparam integer NSEG = COLS / SEG;
     reg            sensed_v;
-    reg [CNT_W-1:0] count_q;
-    always @(posedge clk) begin
-        sensed_v <= en && (op == OP_COMPUTE);
-        if (sensed_v) begin
-            case (fn_q)
-                2'd1: count_q <= CNT_W'($countones(sense_a | sense_b));
-                2'd2: count_q <= CNT_W'($countones(sense_a ^ sense_b));
-                default: count_q <= CNT_W'($countones(sense_a & sense_b));
-            endcase
-        end
+    reg [COLS-1:0] logic_q;
+    always @(*) begin
+        case (fn_q)
+            2'd1: logic_q = sense_a | sense_b;
+            2'd2: logic_q = sense_a ^ sense_b;
+            default: logic_q = sense_a & sense_b;
+        endcase
     end
+    always @(posedge clk) sensed_v <= en && (op == OP_COMPUTE);
+    genvar sg;
+    generate
+        for (sg = 0; sg < NSEG; sg = sg + 1) begin : g_seg
+            reg [CNT_W-1:0] count_q;
+            always @(posedge clk) begin
+                if (sensed_v) count_q <= CNT_W'($countones(logic_q[sg*SEG +: SEG]));
+            end
+            assign count[sg*CNT_W +: CNT_W] = count_q;
+        end
+    endgenerate
 
-    assign count = count_q;
     assign rdata = sense_a;
 
     always @(posedge clk) begin
