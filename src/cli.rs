@@ -19,6 +19,8 @@ pub struct Cli {
 pub enum Command {
     /// Generate Verilog, weight-layout images and a manifest into a directory.
     Gen(GenArgs),
+    /// Show the mapping plan of every layer at every width and its cost.
+    Plan(PlanArgs),
     /// Co-simulate the generated RTL against the reference, bit-exactly, at every width.
     Verify(VerifyArgs),
     /// Lint generated RTL: Verilator -Wall, Yosys synthesis, Icarus -g2012.
@@ -50,6 +52,15 @@ pub struct GenArgs {
     /// Output directory.
     #[arg(long, default_value = "rtl-out")]
     pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub design: DesignArgs,
+    /// `table` (for people) or `json` (the `cost.json` document).
+    #[arg(long, default_value = "table", value_parser = ["table", "json"])]
+    pub format: String,
 }
 
 #[derive(Debug, Args)]

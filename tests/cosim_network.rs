@@ -108,8 +108,8 @@ fn raw_logits_without_bias_are_caught() {
     edit(
         &dir,
         "capim_conv_engine.v",
-        "wire [ACC_W-1:0] raw_val = acc_selected + q_data[63:16];",
-        "wire [ACC_W-1:0] raw_val = acc_selected;",
+        "wire [ACC_W-1:0] raw_val = sh_data + q_data[63:16];",
+        "wire [ACC_W-1:0] raw_val = sh_data;",
     );
     caught(&dir, "fc");
 }

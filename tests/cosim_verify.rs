@@ -3,7 +3,7 @@
 
 use capim::emit;
 use capim::hw::ArrayConfig;
-use capim::layout::decode::{decode_weights, parse_subarray};
+use capim::layout::decode::{decode_plan, decode_weights, parse_subarray};
 use capim::model::{Model, builtin_model};
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -42,6 +42,30 @@ fn gen_into(dir: &Path, p: u32) -> PathBuf {
         &model,
         "--precision",
         &ps,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    expect_code(&capim(&args), 0);
+    out
+}
+
+/// `capim gen` of skeleton-i8 on 8 sub-arrays of 1024 x 64 with at most 4
+/// enabled at once: sub-arrays 4..7 stay gated off at every width, and the
+/// rows above the layout (it uses about 800) stay unused.
+fn gen_gated(dir: &Path) -> PathBuf {
+    let cfg = dir.join("gated.toml");
+    std::fs::write(
+        &cfg,
+        "precision = 8\n[subarray]\nrows = 1024\ncols = 64\ncount = 8\n[mapping]\nmax_active = 4\n",
+    )
+    .unwrap();
+    let out = dir.join("rtl-gated");
+    let args = [
+        "gen",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--model",
+        "models/skeleton-i8.json",
         "--out",
         out.to_str().unwrap(),
     ];
@@ -99,22 +123,30 @@ fn verify_from_rechecks_a_directory_as_it_is() {
     assert!(text(&o).contains("PASS"));
 }
 
+/// Flips the stored bit of cell `(array, row, col)` in the image of `dir`.
+fn flip_cell(dir: &Path, (arr, row, col): (usize, usize, usize)) {
+    let p = dir.join(emit::outdir::subarray_file(arr));
+    let img = std::fs::read_to_string(&p).unwrap();
+    let mut lines: Vec<String> = img.lines().map(String::from).collect();
+    let mut digits: Vec<char> = lines[row].chars().collect();
+    let k = digits.len() - 1 - col / 4;
+    let d = digits[k].to_digit(16).unwrap() ^ (1 << (col % 4));
+    digits[k] = char::from_digit(d, 16).unwrap();
+    lines[row] = digits.into_iter().collect();
+    std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+}
+
 #[test]
 fn flipped_weight_bit_is_caught() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = gen_into(tmp.path(), 8);
-    // conv0, output channel 0 lives in sub-array 0, slot 0; its bit-plane 0
-    // of input channel 0, tap (0,0) is column 0 of the layer's first row.
+    // conv0, output channel 0, input channel 0, tap 0, bit-plane 0, in the
+    // first copy of the full width's rows.
     let (cfg, model) = small_design(8);
     let g = emit::generate(&cfg, &model).unwrap();
-    let row = g.layout.layers[0].wrow_base;
-    let p = dir.join(emit::outdir::subarray_file(0));
-    let img = std::fs::read_to_string(&p).unwrap();
-    let mut lines: Vec<String> = img.lines().map(String::from).collect();
-    let last = lines[row].pop().unwrap();
-    let flipped = char::from_digit(last.to_digit(16).unwrap() ^ 1, 16).unwrap();
-    lines[row].push(flipped);
-    std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+    let lm = &g.layout.layers[0];
+    let cell = lm.weight_cells(&g.layout, lm.full_width(), (0, 0, 0), 0)[0];
+    flip_cell(&dir, cell);
 
     let o = verify_from(&dir);
     expect_code(&o, 1);
@@ -127,14 +159,106 @@ fn flipped_weight_bit_is_caught() {
 }
 
 #[test]
+fn flipped_bit_in_a_replica_row_is_caught_at_its_width_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = gen_into(tmp.path(), 8);
+    // A narrow width's own replica rows: only that width reads them, so the
+    // verification must run every width's plan to see the flip.
+    let (cfg, model) = small_design(8);
+    let g = emit::generate(&cfg, &model).unwrap();
+    let lay = &g.layout;
+    let (li, wi) = (0..lay.layers.len())
+        .flat_map(|li| (0..model.widths.len() - 1).map(move |wi| (li, wi)))
+        .find(|&(li, wi)| {
+            lay.layers[li].widths[wi]
+                .plan
+                .as_ref()
+                .is_some_and(|p| p.rows == capim::layout::Rows::Own)
+        })
+        .expect("the small design has replica rows");
+    let lm = &lay.layers[li];
+    let cell = lm.weight_cells(lay, wi, (0, 0, 4.min(lm.ksize - 1)), 2)[0];
+    flip_cell(&dir, cell);
+    let w = model.widths[wi].to_string();
+    // the widths that do not read the replica pass
+    let others: Vec<String> = model
+        .widths
+        .iter()
+        .filter(|&&x| x != model.widths[wi])
+        .map(|x| x.to_string())
+        .collect();
+    let o = capim(&[
+        "verify",
+        "--from",
+        dir.to_str().unwrap(),
+        "--images",
+        "1",
+        "--widths",
+        &others.join(","),
+    ]);
+    expect_code(&o, 0);
+    let o = capim(&[
+        "verify",
+        "--from",
+        dir.to_str().unwrap(),
+        "--images",
+        "1",
+        "--widths",
+        &w,
+    ]);
+    expect_code(&o, 1);
+    let t = text(&o);
+    assert!(t.contains(&format!("mismatch at width {w}")), "{t}");
+    assert!(t.contains(&format!("layer `{}`", lm.name)), "{t}");
+}
+
+#[test]
 fn and_changed_to_or_in_the_subarray_is_caught() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = gen_into(tmp.path(), 8);
     edit(
         &dir,
         "capim_subarray.v",
-        "default: count_q <= CNT_W'($countones(sense_a & sense_b));",
-        "default: count_q <= CNT_W'($countones(sense_a | sense_b));",
+        "default: logic_q = sense_a & sense_b;",
+        "default: logic_q = sense_a | sense_b;",
+    );
+    let o = verify_from(&dir);
+    expect_code(&o, 1);
+    assert!(text(&o).contains("mismatch at width"), "{}", text(&o));
+}
+
+#[test]
+fn a_segment_boundary_off_by_one_is_caught() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = gen_into(tmp.path(), 8);
+    // Every segment counts the columns one to the right of its own.
+    edit(
+        &dir,
+        "capim_subarray.v",
+        "CNT_W'($countones(logic_q[sg*SEG +: SEG]))",
+        "CNT_W'($countones(rot_q[sg*SEG +: SEG]))",
+    );
+    edit(
+        &dir,
+        "capim_subarray.v",
+        "    always @(posedge clk) sensed_v <= en && (op == OP_COMPUTE);",
+        "    always @(posedge clk) sensed_v <= en && (op == OP_COMPUTE);\n    wire [COLS-1:0] rot_q = {logic_q[0], logic_q[COLS-1:1]};",
+    );
+    let o = verify_from(&dir);
+    expect_code(&o, 1);
+    assert!(text(&o).contains("mismatch at width"), "{}", text(&o));
+}
+
+#[test]
+fn a_count_routed_to_the_wrong_accumulator_is_caught() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = gen_into(tmp.path(), 8);
+    // Accumulator k adds the routed count of accumulator k + 1.
+    edit(
+        &dir,
+        "capim_acc_bank.v",
+        "{ {(ACC_W-SUM_W){1'b0}}, sum[k*SUM_W +: SUM_W]}",
+        "{ {(ACC_W-SUM_W){1'b0}}, sum[((k+1)%K)*SUM_W +: SUM_W]}",
     );
     let o = verify_from(&dir);
     expect_code(&o, 1);
@@ -144,13 +268,14 @@ fn and_changed_to_or_in_the_subarray_is_caught() {
 #[test]
 fn broken_channel_gating_is_caught() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = gen_into(tmp.path(), 8);
-    // Every array enabled: outputs stay right, but gated arrays do work.
+    let dir = gen_gated(tmp.path());
+    // One array too many enabled: outputs stay right (its counts are not
+    // routed anywhere), but a gated array does work.
     edit(
         &dir,
         "capim_gating.v",
-        "assign en[g] = running && (IDX < n_active);",
-        "assign en[g] = running || (IDX < n_active);",
+        "(IDX < n_active)",
+        "(IDX < n_active + SW'(1))",
     );
     let o = verify_from(&dir);
     expect_code(&o, 1);
@@ -162,13 +287,13 @@ fn broken_channel_gating_is_caught() {
 fn a_hanging_design_fails_at_the_cycle_bound() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = gen_into(tmp.path(), 8);
-    // After the last gather read the engine gathers again instead of
-    // writing the bit-planes: it never finishes a position.
+    // Once the gather is done the engine keeps waiting for it instead of
+    // writing the bit-planes: it never finishes a round.
     edit(
         &dir,
         "capim_conv_engine.v",
         "state <= S_WRITE;",
-        "state <= S_GATHER;",
+        "state <= S_WAITG;",
     );
     let o = verify_from(&dir);
     expect_code(&o, 1);
@@ -278,10 +403,36 @@ fn weight_image_decodes_back_to_the_model() {
                 .iter()
                 .any(|l| l.weights.contains(&-(1i64 << (p - 1))))
         );
+        // Every replica holds the active weights of its width, zero elsewhere.
+        for wi in 0..model.widths.len() - 1 {
+            let rep = decode_plan(lay, &model, &images, Some(wi));
+            for ((l, lm), w) in model.layers.iter().zip(&lay.layers).zip(&rep) {
+                let own = lm
+                    .widths
+                    .get(wi)
+                    .and_then(|m| m.plan.as_ref())
+                    .is_some_and(|p| p.rows == capim::layout::Rows::Own);
+                if !own {
+                    continue;
+                }
+                let k = l.kh * l.kw;
+                for (i, (&a, &b)) in l.weights.iter().zip(w).enumerate() {
+                    let (co, ci) = (i / (l.cin * k), (i / k) % l.cin);
+                    let active = co < l.cout_active[wi] && ci < l.cin_active[wi];
+                    assert_eq!(
+                        b,
+                        if active { a } else { 0 },
+                        "layer {} width {wi} weight {i}",
+                        l.name
+                    );
+                }
+            }
+        }
         // The decoder sees a flipped bit.
-        let row = lay.layers[1].wrow_base + 3;
-        let b = images[0][row].get(5);
-        images[0][row].set(5, 1, (!b) as u64);
+        let lm = &lay.layers[1];
+        let (a, r, c) = lm.weight_cells(lay, lm.full_width(), (0, 0, 0), 0)[0];
+        let b = images[a][r].get(c);
+        images[a][r].set(c, 1, (!b) as u64);
         let decoded = decode_weights(lay, &model, &images);
         assert_ne!(model.layers[1].weights, decoded[1]);
     }
@@ -325,7 +476,7 @@ fn other_array_sizes_cosimulate() {
 #[test]
 fn a_gated_sub_array_that_still_takes_writes_is_caught() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = gen_into(tmp.path(), 8);
+    let dir = gen_gated(tmp.path());
     // Row writes ignore the enable: outputs and activity counters stay
     // right, but gated sub-arrays' cells change during an inference.
     edit(
@@ -343,14 +494,14 @@ fn a_gated_sub_array_that_still_takes_writes_is_caught() {
 #[test]
 fn a_stray_write_into_resident_rows_is_caught() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = gen_into(tmp.path(), 8);
-    // Every activation row write is mirrored into an unused resident row
-    // (rows 128.. of the default 256-row arrays): results stay right.
+    let dir = gen_gated(tmp.path());
+    // Every activation row write is mirrored into an unused row (rows
+    // 960.. of the 1024-row arrays, above the layout): results stay right.
     edit(
         &dir,
         "capim_subarray.v",
         "if (op == OP_WRITE) cells[row_a] <= wdata;",
-        "if (op == OP_WRITE) begin cells[row_a] <= wdata; cells[row_a | 8'h80] <= wdata; end",
+        "if (op == OP_WRITE) begin cells[row_a] <= wdata; cells[row_a | 10'h3c0] <= wdata; end",
     );
     let o = verify_from(&dir);
     expect_code(&o, 1);

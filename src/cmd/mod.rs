@@ -5,6 +5,7 @@ mod design;
 mod generate;
 mod lint;
 mod model;
+mod plan;
 mod run;
 mod verify;
 
@@ -15,6 +16,7 @@ use crate::cli::{Cli, Command, ModelCommand};
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Gen(a) => generate::run(a),
+        Command::Plan(a) => plan::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Lint(a) => lint::run(a),
         Command::Run(a) => run::run(a),

@@ -33,7 +33,7 @@ pub fn layer_ops(lay: &Layout, li: usize, wi: usize) -> (u64, u64) {
                 positions: ho * wo,
                 cin_active: wm.cin_active,
                 cout_active: wm.cout_active,
-                out_words: 1,
+                out_words: lm.out_words,
             };
             plan::ops(&shape, p, lay.precision as usize)
         }

@@ -98,6 +98,33 @@ pub fn table(lay: &Layout, model: &Model, wis: &[usize]) -> String {
     s
 }
 
+/// Cycles of a narrow width with replica rows if it ran on the full
+/// width's rows instead.
+fn replica_alternative(lay: &Layout, li: usize, wi: usize) -> Option<u64> {
+    let lm = &lay.layers[li];
+    let wm = &lm.widths[wi];
+    let full = lm.widths.last()?.plan.as_ref()?;
+    let p = wm.plan.as_ref()?;
+    if wi + 1 == lm.widths.len() || p.rows != crate::layout::Rows::Own {
+        return None;
+    }
+    let (ho, wo) = lm.out_hw;
+    let shape = crate::layout::Shape {
+        taps: lm.ksize,
+        positions: ho * wo,
+        cin_active: wm.cin_active,
+        cout_active: wm.cout_active,
+        out_words: lm.out_words,
+    };
+    let alt = crate::layout::plan::shared(&shape, lay.segment, lay.groups, full);
+    Some(crate::layout::plan::cycles(
+        &shape,
+        &alt,
+        lay.precision as usize,
+        lay.groups,
+    ))
+}
+
 /// One layer at one width in [`Report`].
 #[derive(Debug, Clone, Serialize)]
 pub struct LayerReport {
@@ -112,6 +139,9 @@ pub struct LayerReport {
     pub arrays: usize,
     /// `null` for layers that run in the periphery (`gap`).
     pub plan: Option<crate::layout::Plan>,
+    /// For a narrow width on replica rows: the cycles it would take on the
+    /// full width's rows instead (what the replica saves); else `null`.
+    pub cycles_on_full_rows: Option<u64>,
 }
 
 /// One width in [`Report`]: the whole network and each layer.
@@ -123,6 +153,8 @@ pub struct WidthReport {
     pub and_work: u64,
     pub engaged_utilization: f64,
     pub array_utilization: f64,
+    /// Replica rows this width has of its own per sub-array (0 for the full width).
+    pub replica_rows: usize,
     pub layers: Vec<LayerReport>,
 }
 
@@ -163,6 +195,7 @@ impl Report {
                                 .map_or(0, |p| p.weight_rows(lay.precision as usize)),
                             arrays: wm.arrays(),
                             plan: if conv { wm.plan.clone() } else { None },
+                            cycles_on_full_rows: replica_alternative(lay, li, wi),
                         }
                     })
                     .collect();
@@ -181,6 +214,11 @@ impl Report {
                     and_work: total.and_work,
                     engaged_utilization: total.engaged_utilization(lay.cols),
                     array_utilization: total.array_utilization(lay.count, lay.cols),
+                    replica_rows: if wi + 1 == model.widths.len() {
+                        0
+                    } else {
+                        layers.iter().map(|l| l.rows_used).sum()
+                    },
                     layers,
                 }
             })
@@ -234,7 +272,8 @@ mod tests {
             }
         }
         let v: serde_json::Value = serde_json::from_slice(&r.json_bytes()).unwrap();
-        assert_eq!(v["policy"], "power-first");
-        assert_eq!(v["widths"][3]["cycles"], 1_272_247);
+        assert_eq!(v["policy"], "latency");
+        assert_eq!(v["segment"], 8);
+        assert_eq!(v["widths"][3]["cycles"], network(&lay, &model, 3).cycles);
     }
 }

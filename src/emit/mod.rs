@@ -115,6 +115,10 @@ struct EngineCtx {
     sum_bits: u32,
     /// Values of the gather buffer.
     buffer: usize,
+    /// Pieces (channel blocks) per activation word: LANES / segment.
+    lps: usize,
+    /// Bits of a gather-buffer entry index (entries: a power of two).
+    piece_bits: u32,
     /// log2 of the segments per row and of the sub-array count (rounded up).
     segments_log: u32,
     count_log: u32,
@@ -187,6 +191,8 @@ pub fn generate(cfg: &ArrayConfig, model: &Model) -> Result<Generated> {
             span_bits: crate::hw::bits_for(lay.cols as u64),
             sum_bits: crate::hw::bits_for((lay.cols * lay.count) as u64),
             buffer: lay.buffer,
+            lps: crate::hw::LANES / lay.segment,
+            piece_bits: clog2((lay.buffer / lay.segment) as u64).max(1),
         },
         desc: DescCtx {
             width: desc::width(&fields),

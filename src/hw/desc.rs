@@ -129,6 +129,8 @@ descriptor! {
     gpa_it: Rw,
     /// pieces per set in the gather buffer (qp * ppa * d)
     pps: Bw,
+    /// active pieces of a dot product (ceil(cin_a / segment) * taps); higher ones read as 0
+    pieces: Bw,
     /// first weight row of the plan
     wrow_base: Rw,
     /// sub-arrays of the plan's geometry (sets * qg * qp)

@@ -104,6 +104,7 @@ pub fn desc_memh(lay: &Layout, model: &Model) -> String {
                 ppa_it: p.ppa_it as u64,
                 gpa_it: p.gpa_it as u64,
                 pps: p.pps() as u64,
+                pieces: (wm.cin_active.div_ceil(lay.segment) * l.kh * l.kw) as u64,
                 wrow_base: wm.wrow_base as u64,
                 n_arrays: (p.sets * p.qg * p.qp) as u64,
                 qp_used: p.qp_used as u64,

@@ -74,6 +74,8 @@ pub struct LayerMap {
     pub in_ps: usize,
     pub out_ps: usize,
     pub res_ps: usize,
+    /// Lanes of one output value: 1, or ACC_W / N for raw outputs.
+    pub out_words: usize,
     pub widths: Vec<WidthMap>,
 }
 
@@ -267,6 +269,7 @@ impl Layout {
                 in_ps: stride(&l.input),
                 out_ps: stride(&l.name),
                 res_ps: res_src(l).map_or(0, |r| stride(&r)),
+                out_words: if l.requant.is_none() { raw } else { 1 },
                 widths: Vec::new(),
             });
             shapes.push((l.op == Op::Conv).then(|| {
@@ -441,17 +444,55 @@ mod tests {
         }
     }
 
-    /// Words read per tap: a chunk starting mid-word reads the words it touches.
+    /// Every stored weight bit has a cell of its own: inside the array,
+    /// above the scratch rows, below `rows_used`, never shared by two
+    /// weights or two plans; every copy of the full width's rows is written.
     #[test]
-    fn chunk_words_counts_the_words_a_chunk_touches() {
-        let model = builtin_model("resnet20-i8").unwrap();
-        let lay = Layout::new(&ArrayConfig::builtin(), &model).unwrap();
-        let li = model.layer_index("s3b2c1").unwrap();
-        let lm = &lay.layers[li];
-        assert_eq!(lm.cpc, 28); // 256 / 9
-        assert_eq!(lm.chunk_words(0, 64), 2); // channels 0..27: words 0, 1
-        assert_eq!(lm.chunk_words(1, 64), 3); // 28..55: words 1, 2, 3
-        assert_eq!(lm.chunk_words(2, 64), 1); // 56..63: word 3
-        assert_eq!(lm.chunk_words(0, 16), 1); // width 0.25: channels 0..15
+    fn weight_cells_never_collide() {
+        for p in [8u32, 16] {
+            let model = builtin_model(&format!("resnet20-i{p}")).unwrap();
+            let mut cfg = ArrayConfig::builtin();
+            cfg.precision = p;
+            let lay = Layout::new(&cfg, &model).unwrap();
+            let n = p as usize;
+            let mut seen = std::collections::HashSet::new();
+            let mut full_cells = 0usize;
+            for (lm, l) in lay.layers.iter().zip(&model.layers) {
+                if l.op != Op::Conv {
+                    continue;
+                }
+                let k = l.kh * l.kw;
+                for wi in 0..lm.widths.len() {
+                    for co in 0..l.cout {
+                        for ci in 0..l.cin {
+                            for tap in 0..k {
+                                for j in 0..n {
+                                    let cells = lm.weight_cells(&lay, wi, (co, ci, tap), j);
+                                    if wi == lm.full_width() {
+                                        let sets = lm.widths[wi].plan.as_ref().unwrap().sets;
+                                        assert_eq!(cells.len(), sets, "{} full width", lm.name);
+                                        full_cells += 1;
+                                    }
+                                    for c in cells {
+                                        assert!(c.0 < lay.count && c.2 < lay.cols, "{c:?}");
+                                        assert!(
+                                            c.1 >= lay.scratch_rows && c.1 < lay.rows_used,
+                                            "{c:?}"
+                                        );
+                                        assert!(
+                                            seen.insert(c),
+                                            "{}: cell {c:?} used twice",
+                                            lm.name
+                                        );
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            assert!(full_cells > 0);
+            assert!(lay.rows_used <= lay.rows);
+        }
     }
 }

@@ -257,6 +257,82 @@ fn fit(cfg: &ArrayConfig, st: &mut [Option<LayerState>], rows: usize) -> bool {
     }
 }
 
+/// Spends the rows left after [`fit`]: while some change of one layer's
+/// picks lowers its objective and still fits, takes the one with the
+/// largest gain per extra row (a narrow width that lost its replica when
+/// its full-width plan shrank gets one back).
+fn fill(cfg: &ArrayConfig, st: &mut [Option<LayerState>], rows: usize) {
+    let n = cfg.precision as usize;
+    let g = (cfg.subarray.cols / cfg.mapping.segment) as usize;
+    loop {
+        let used = total_rows(cfg, st);
+        let mut best: Option<(f64, usize, LayerState)> = None;
+        for (li, s) in st.iter().enumerate() {
+            let Some(s) = s else { continue };
+            let (o0, r0) = s.cost(cfg, n, g);
+            let mut tries: Vec<LayerState> = Vec::new();
+            for wi in 0..s.picks.len() {
+                for i in 0..s.narrow[wi].plans.len() {
+                    let mut t = s.clone();
+                    t.picks[wi] = Pick::Own(i);
+                    tries.push(t);
+                }
+            }
+            for f in 0..s.full_pick {
+                let mut t = s.clone();
+                t.full_pick = f;
+                tries.push(t);
+            }
+            for t in tries {
+                let (o1, r1) = t.cost(cfg, n, g);
+                if o1 >= o0 - 1e-9 {
+                    continue;
+                }
+                let extra = r1.saturating_sub(r0) + scratch_growth(cfg, st, li, &t, g);
+                if used + extra > rows {
+                    continue;
+                }
+                let gain = (o0 - o1) / (extra.max(1) as f64);
+                if best.as_ref().is_none_or(|b| gain > b.0) {
+                    best = Some((gain, li, t));
+                }
+            }
+        }
+        match best {
+            Some((_, li, t)) => st[li] = Some(t),
+            None => return,
+        }
+    }
+}
+
+/// Scratch rows (x N) that replacing layer `li`'s state by `t` adds.
+fn scratch_growth(
+    cfg: &ArrayConfig,
+    st: &[Option<LayerState>],
+    li: usize,
+    t: &LayerState,
+    g: usize,
+) -> usize {
+    let n = cfg.precision as usize;
+    let now = st
+        .iter()
+        .flatten()
+        .map(|s| s.scratch(cfg, g))
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let others = st
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != li)
+        .filter_map(|(_, s)| s.as_ref())
+        .map(|s| s.scratch(cfg, g))
+        .max()
+        .unwrap_or(1);
+    let new = others.max(t.scratch(cfg, g)).max(1);
+    new.saturating_sub(now) * n
+}
+
 /// The plans of every layer (per width), or an error naming what is missing.
 pub fn plan(
     cfg: &ArrayConfig,
@@ -268,9 +344,11 @@ pub fn plan(
     if st.iter().flatten().any(|s| s.full.plans.is_empty()) {
         return Err(does_not_fit(cfg, model, shapes, usize::MAX));
     }
-    if !fit(cfg, &mut st, cfg.subarray.rows as usize) {
+    let rows = cfg.subarray.rows as usize;
+    if !fit(cfg, &mut st, rows) {
         return Err(does_not_fit(cfg, model, shapes, total_rows(cfg, &st)));
     }
+    fill(cfg, &mut st, rows);
     Ok(st
         .iter()
         .map(|s| s.as_ref().map(|s| s.plans(cfg, g)))
