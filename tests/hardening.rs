@@ -513,12 +513,12 @@ fn small_configuration_claims_match_what_fits() {
             "out",
         ],
     );
-    refused(&o, &["subarray.rows", "352"]);
+    refused(&o, &["subarray.rows", "336"]);
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    assert!(readme.contains("`tinynet-i16` needs 352 rows"), "README");
+    assert!(readme.contains("`tinynet-i16` needs 336 rows"), "README");
     let small = std::fs::read_to_string(root.join("configs/small.toml")).unwrap();
     assert!(
-        small.contains("tinynet-i16 needs 352 rows"),
+        small.contains("tinynet-i16 needs 336 rows"),
         "configs/small.toml"
     );
 }

@@ -1,12 +1,13 @@
 //! A seeded sweep over random array configurations (rows, cols, count,
-//! precision) with the small synthetic models: every configuration that
-//! holds its model is generated and co-simulated bit-exactly at every width
-//! with Verilator; every one that does not is refused with exit-2 advice on
-//! what would fit. Three tests of five co-simulated configurations each, so
-//! they run side by side.
+//! precision, and the mapping's segment, policy and `max_active`) with the
+//! small synthetic models: every configuration that holds its model is
+//! generated and co-simulated bit-exactly at every width with Verilator;
+//! every one that does not is refused with exit-2 advice on what would fit.
+//! Four tests of five co-simulated configurations each, so they run side by
+//! side.
 
 use capim::emit::{self, OutDir};
-use capim::hw::{ArrayConfig, SubArray};
+use capim::hw::{ArrayConfig, Policy, SubArray};
 use capim::model::Model;
 use capim::verify::{self, Options};
 use rand::{Rng, SeedableRng};
@@ -27,7 +28,18 @@ fn draw(rng: &mut ChaCha8Rng) -> (ArrayConfig, Model) {
         "skeleton"
     };
     let seed = rng.random_range(1..1000);
-    let cfg = ArrayConfig::new(precision, sa).expect("drawn within the limits");
+    let count = sa.count;
+    let mut cfg = ArrayConfig::new(precision, sa).expect("drawn within the limits");
+    cfg.mapping.segment = 1 << rng.random_range(1..=cols.min(16).trailing_zeros());
+    cfg.mapping.policy = if rng.random_bool(0.5) {
+        Policy::Latency
+    } else {
+        Policy::Energy
+    };
+    if rng.random_bool(0.4) {
+        cfg.mapping.max_active = Some(rng.random_range(1..=count));
+    }
+    cfg.validate().expect("mapping drawn within the limits");
     let model = capim::model::synth::synth(preset, precision, seed).unwrap();
     (cfg, model)
 }
@@ -40,8 +52,13 @@ fn sweep(seed: u64, fits: usize) {
     while ok < fits {
         let (cfg, model) = draw(&mut rng);
         let what = format!(
-            "{} on {} x {}x{} at {} bits (sweep seed {seed})",
-            model.name, cfg.subarray.count, cfg.subarray.rows, cfg.subarray.cols, cfg.precision
+            "{} on {} x {}x{} at {} bits, {:?} (sweep seed {seed})",
+            model.name,
+            cfg.subarray.count,
+            cfg.subarray.rows,
+            cfg.subarray.cols,
+            cfg.precision,
+            cfg.mapping
         );
         let g = match emit::generate(&cfg, &model) {
             Ok(g) => g,
@@ -84,4 +101,9 @@ fn random_configurations_b() {
 #[test]
 fn random_configurations_c() {
     sweep(33, 5);
+}
+
+#[test]
+fn random_configurations_d() {
+    sweep(44, 5);
 }

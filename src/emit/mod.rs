@@ -122,8 +122,8 @@ struct EngineCtx {
     /// log2 of the segments per row and of the sub-array count (rounded up).
     segments_log: u32,
     count_log: u32,
-    /// Bits of a shadow-accumulator index (array * segments + k).
-    shadow_bits: u32,
+    /// Bits of an accumulator index or count (up to the segments per row).
+    acc_index_bits: u32,
 }
 
 /// What the templates receive: typed structs, no loose numbers.
@@ -186,7 +186,7 @@ pub fn generate(cfg: &ArrayConfig, model: &Model) -> Result<Generated> {
             segments: lay.groups,
             segments_log: clog2(lay.groups as u64),
             count_log: clog2(lay.count as u64),
-            shadow_bits: clog2((lay.count * lay.groups) as u64).max(1),
+            acc_index_bits: crate::hw::bits_for(lay.groups as u64),
             seg_count_bits: crate::hw::bits_for(lay.segment as u64),
             span_bits: crate::hw::bits_for(lay.cols as u64),
             sum_bits: crate::hw::bits_for((lay.cols * lay.count) as u64),
