@@ -37,8 +37,13 @@ fn bench_cost(model: &Model, cfg: &ArrayConfig) {
     let last = model.widths.len() - 1;
     let full = cost::network(lay, model, last);
     println!(
-        "cost model {} on {} sub-arrays of {}x{}:",
-        model.name, lay.count, lay.rows, lay.cols
+        "cost model {} on {} sub-arrays of {}x{}, policy {}, segment {}:",
+        model.name,
+        lay.count,
+        lay.rows,
+        lay.cols,
+        cfg.mapping.policy.name(),
+        lay.segment
     );
     println!(
         "  width    cycles  (of full)  active-array-cycles (of full)  engaged util (3x3)  array util"
@@ -62,6 +67,26 @@ fn bench_cost(model: &Model, cfg: &ArrayConfig) {
             c3.engaged_utilization(lay.cols),
             c.array_utilization(lay.count, lay.cols)
         );
+    }
+    // The mapping compiler's targets (issue 9).
+    let q = cost::network(lay, model, 0);
+    match cfg.mapping.policy {
+        capim::hw::Policy::Latency => println!(
+            "  targets ({}-bit): cycles at full width {} (<= 450,000 at 8 bits), at {} / full {:.3} (<= 0.10)",
+            cfg.precision,
+            full.cycles,
+            model.widths[0],
+            q.cycles as f64 / full.cycles as f64
+        ),
+        capim::hw::Policy::Energy => println!(
+            "  targets ({}-bit): active array-cycles at {} / full {:.3} (<= 0.085), engaged utilization {:.3} at full (>= 0.80), {:.3} at {} (>= 0.60)",
+            cfg.precision,
+            model.widths[0],
+            q.active_array_cycles as f64 / full.active_array_cycles as f64,
+            full.engaged_utilization(lay.cols),
+            q.engaged_utilization(lay.cols),
+            model.widths[0]
+        ),
     }
 }
 
@@ -173,7 +198,11 @@ fn main() {
         cfg.precision = p;
         let model = default_model(p).expect("default model");
         bench_gen(&model, &cfg, tmp.path());
-        bench_cost(&model, &cfg);
+        for policy in [capim::hw::Policy::Latency, capim::hw::Policy::Energy] {
+            cfg.mapping.policy = policy;
+            bench_cost(&model, &cfg);
+        }
+        cfg.mapping.policy = capim::hw::Policy::Latency;
     }
     let cfg = ArrayConfig::builtin();
     let model = default_model(8).expect("default model");

@@ -43,7 +43,7 @@ fn pareto(shape: &Shape, cfg: &ArrayConfig, n: usize, g: usize, cap: usize) -> O
             )
         })
         .collect();
-    all.sort_by(|a, b| (a.0, a.1, a.2.sets, a.2.qp).cmp(&(b.0, b.1, b.2.sets, b.2.qp)));
+    all.sort_by_key(|a| (a.0, a.1, a.2.sets, a.2.qp));
     let mut plans = Vec::new();
     let mut rows = usize::MAX;
     for (o, r, p) in all {
