@@ -257,8 +257,8 @@ fn a_count_routed_to_the_wrong_accumulator_is_caught() {
     edit(
         &dir,
         "capim_acc_bank.v",
-        "{ {(ACC_W-SUM_W){1'b0}}, sum[k*SUM_W +: SUM_W]}",
-        "{ {(ACC_W-SUM_W){1'b0}}, sum[((k+1)%K)*SUM_W +: SUM_W]}",
+        "sum[k*SUM_W +: SUM_W]",
+        "sum[((k+1)%K)*SUM_W +: SUM_W]",
     );
     let o = verify_from(&dir);
     expect_code(&o, 1);

@@ -34,9 +34,10 @@ module capim_acc_bank #(
         if (valid && act) begin
             for (k = 0; k < K; k = k + 1) begin
                 if (KW'(k) < used) begin
+                    // negate: invert and add one
                     accv[k*ACC_W +: ACC_W] <= (first ? {ACC_W{1'b0}} : accv[k*ACC_W +: ACC_W])
-                        + (neg ? -({ {(ACC_W-SUM_W){1'b0}}, sum[k*SUM_W +: SUM_W]} << shift)
-                               :  ({ {(ACC_W-SUM_W){1'b0}}, sum[k*SUM_W +: SUM_W]} << shift));
+                        + ((({ {(ACC_W-SUM_W){1'b0}}, sum[k*SUM_W +: SUM_W]} << shift) ^ {ACC_W{neg}})
+                        + { {(ACC_W-1){1'b0}}, neg});
                 end
             end
         end
