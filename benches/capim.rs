@@ -101,11 +101,8 @@ fn bench_verify(name: &str, cfg: &ArrayConfig, model: &Model, tmp: &Path, cold: 
         .and_then(|o| o.load())
         .expect("open");
     let opts = Options {
-        widths: Vec::new(),
-        seed: 1,
         images: 0,
-        trace: None,
-        dump_layer: None,
+        ..Options::default()
     };
     if cold {
         // An empty ccache of the bench's own: the first build is cold, the
@@ -119,7 +116,7 @@ fn bench_verify(name: &str, cfg: &ArrayConfig, model: &Model, tmp: &Path, cold: 
     let r = verify(&d, &opts).expect("verify passes");
     let wall = t.elapsed().as_secs_f64();
     println!(
-        "verify {name}: {:.1} s wall ({} widths x {} images + {} switching steps), Verilator build {:.1} s{}, simulation {:.2} s, {} cycles, {:.0} k cycles/s",
+        "verify {name}: {:.1} s wall ({} widths x {} images + {} switching steps), Verilator build {:.1} s{}, simulation {:.2} s, {} cycles in {} simulations side by side, {:.0} k cycles/s in all",
         wall,
         model.widths.len(),
         r.images,
@@ -134,6 +131,7 @@ fn bench_verify(name: &str, cfg: &ArrayConfig, model: &Model, tmp: &Path, cold: 
         },
         r.sim_seconds,
         r.cycles_simulated,
+        r.simulations,
         r.cycles_simulated as f64 / r.sim_seconds / 1e3
     );
 }

@@ -88,6 +88,9 @@ pub struct VerifyArgs {
     /// Write this layer's RTL output (first image, each verified width) as NPY under DIR/dump/.
     #[arg(long)]
     pub dump_layer: Option<String>,
+    /// Simulations run side by side; default: one per CPU core, at most 4 (1 with --trace).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub jobs: Option<u32>,
 }
 
 #[derive(Debug, Args)]

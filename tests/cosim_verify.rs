@@ -256,9 +256,9 @@ fn a_count_routed_to_the_wrong_accumulator_is_caught() {
     // Accumulator k adds the routed count of accumulator k + 1.
     edit(
         &dir,
-        "capim_acc_bank.v",
-        "sum[k*SUM_W +: SUM_W]",
-        "sum[((k+1)%K)*SUM_W +: SUM_W]",
+        "capim_accumulate.v",
+        "t[ga*NSEG + gk]",
+        "t[ga*NSEG + (gk + 1) % NSEG]",
     );
     let o = verify_from(&dir);
     expect_code(&o, 1);

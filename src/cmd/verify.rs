@@ -60,6 +60,7 @@ pub fn run(a: VerifyArgs) -> Result<()> {
         images: a.images,
         trace: a.trace.clone(),
         dump_layer,
+        jobs: a.jobs.map_or_else(verify::default_jobs, |j| j as usize),
     };
     println!(
         "capim verify: {} -- model `{}`, {}-bit, {} sub-arrays of {}x{}, seed {}",
@@ -73,11 +74,13 @@ pub fn run(a: VerifyArgs) -> Result<()> {
     );
     let rep = verify::verify(&design, &opts)?;
     println!(
-        "  verilator build {:.1} s{}; simulation {:.2} s, {} cycles",
+        "  verilator build {:.1} s{}; simulation {:.2} s, {} cycles in {} simulation{} side by side",
         rep.build_seconds,
         if rep.build_cached { " (cached)" } else { "" },
         rep.sim_seconds,
-        rep.cycles_simulated
+        rep.cycles_simulated,
+        rep.simulations,
+        if rep.simulations == 1 { "" } else { "s" }
     );
     // One row per layer, one column per width: cycles [enabled sub-arrays].
     println!("  cycles per layer [enabled sub-arrays] (RTL counter = cycle model):");

@@ -55,12 +55,8 @@ pub const RTL: &[RtlFile] = &[
         source: Source::Cell(include_str!("../../templates/cells/capim_subarray.v")),
     },
     RtlFile {
-        module: "capim_span_sum",
-        source: Source::Cell(include_str!("../../templates/cells/capim_span_sum.v")),
-    },
-    RtlFile {
-        module: "capim_acc_bank",
-        source: Source::Cell(include_str!("../../templates/cells/capim_acc_bank.v")),
+        module: "capim_accumulate",
+        source: Source::Cell(include_str!("../../templates/cells/capim_accumulate.v")),
     },
     RtlFile {
         module: "capim_gating",
@@ -108,13 +104,10 @@ struct EngineCtx {
     segment: usize,
     segment_bits: u32,
     segments: usize,
-    /// Bits of one segment's count, of a routed (span-summed) count and of
-    /// a count summed over arrays.
+    /// Bits of one segment's count and of a count routed over segments and
+    /// arrays.
     seg_count_bits: u32,
-    span_bits: u32,
     sum_bits: u32,
-    /// Values of the gather buffer.
-    buffer: usize,
     /// Pieces (channel blocks) per activation word: LANES / segment.
     lps: usize,
     /// Bits of a gather-buffer entry index (entries: a power of two).
@@ -188,9 +181,7 @@ pub fn generate(cfg: &ArrayConfig, model: &Model) -> Result<Generated> {
             count_log: clog2(lay.count as u64),
             acc_index_bits: crate::hw::bits_for(lay.groups as u64),
             seg_count_bits: crate::hw::bits_for(lay.segment as u64),
-            span_bits: crate::hw::bits_for(lay.cols as u64),
             sum_bits: crate::hw::bits_for((lay.cols * lay.count) as u64),
-            buffer: lay.buffer,
             lps: crate::hw::LANES / lay.segment,
             piece_bits: clog2((lay.buffer / lay.segment) as u64).max(1),
         },

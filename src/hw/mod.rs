@@ -282,6 +282,12 @@ impl ArrayConfig {
         Ok(())
     }
 
+    /// Bit-counter segments per row: `cols / segment` (both powers of two,
+    /// validated).
+    pub fn segments_per_row(&self) -> usize {
+        (self.subarray.cols / self.mapping.segment) as usize
+    }
+
     /// Sub-arrays the planner may enable at once.
     pub fn max_active(&self) -> usize {
         self.mapping.max_active.unwrap_or(self.subarray.count) as usize

@@ -252,7 +252,7 @@ impl Layout {
         };
 
         let seg = cfg.mapping.segment as usize;
-        let groups = cols / seg;
+        let groups = cfg.segments_per_row();
         let raw = raw_words(cfg.precision);
         let mut layers = Vec::new();
         let mut shapes: Vec<Option<Vec<Shape>>> = Vec::new();
@@ -331,9 +331,11 @@ impl Layout {
             }
         }
         let rows_used = next_row;
-        if rows_used > rows {
-            return Err(planner::does_not_fit(cfg, model, &shapes, rows_used));
-        }
+        // the planner fitted these plans into `rows`
+        debug_assert!(
+            rows_used <= rows,
+            "layout uses {rows_used} rows, the planner fitted {rows}"
+        );
         let quant_depth = qbase;
         let buffer = chosen
             .iter()

@@ -237,7 +237,7 @@ pub fn shared(shape: &Shape, seg: usize, g: usize, full: &Plan) -> Plan {
 /// buffer of `buf_cap` values.
 pub fn candidates(shape: &Shape, cfg: &ArrayConfig, buf_cap: usize) -> Vec<Plan> {
     let seg = cfg.mapping.segment as usize;
-    let g = cfg.subarray.cols as usize / seg;
+    let g = cfg.segments_per_row();
     let max_a = cfg.max_active();
     let mut out = Vec::new();
     for d in pow2_upto(g) {

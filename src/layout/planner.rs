@@ -157,7 +157,7 @@ impl LayerState {
 
 fn states(cfg: &ArrayConfig, shapes: &[Option<Vec<Shape>>]) -> Vec<Option<LayerState>> {
     let n = cfg.precision as usize;
-    let g = (cfg.subarray.cols / cfg.mapping.segment) as usize;
+    let g = cfg.segments_per_row();
     let cap = buffer_cap(cfg, shapes);
     shapes
         .iter()
@@ -190,7 +190,7 @@ fn states(cfg: &ArrayConfig, shapes: &[Option<Vec<Shape>>]) -> Vec<Option<LayerS
 
 fn total_rows(cfg: &ArrayConfig, st: &[Option<LayerState>]) -> usize {
     let n = cfg.precision as usize;
-    let g = (cfg.subarray.cols / cfg.mapping.segment) as usize;
+    let g = cfg.segments_per_row();
     let weights: usize = st.iter().flatten().map(|s| s.cost(cfg, n, g).1).sum();
     let scratch = st
         .iter()
@@ -205,7 +205,7 @@ fn total_rows(cfg: &ArrayConfig, st: &[Option<LayerState>]) -> usize {
 /// Greedy row reduction until the layout fits `rows`; false if it cannot.
 fn fit(cfg: &ArrayConfig, st: &mut [Option<LayerState>], rows: usize) -> bool {
     let n = cfg.precision as usize;
-    let g = (cfg.subarray.cols / cfg.mapping.segment) as usize;
+    let g = cfg.segments_per_row();
     loop {
         let used = total_rows(cfg, st);
         if used <= rows {
@@ -263,7 +263,7 @@ fn fit(cfg: &ArrayConfig, st: &mut [Option<LayerState>], rows: usize) -> bool {
 /// its full-width plan shrank gets one back).
 fn fill(cfg: &ArrayConfig, st: &mut [Option<LayerState>], rows: usize) {
     let n = cfg.precision as usize;
-    let g = (cfg.subarray.cols / cfg.mapping.segment) as usize;
+    let g = cfg.segments_per_row();
     loop {
         let used = total_rows(cfg, st);
         let mut best: Option<(f64, usize, LayerState)> = None;
@@ -339,14 +339,14 @@ pub fn plan(
     model: &Model,
     shapes: &[Option<Vec<Shape>>],
 ) -> Result<Vec<Option<Vec<Plan>>>> {
-    let g = (cfg.subarray.cols / cfg.mapping.segment) as usize;
+    let g = cfg.segments_per_row();
     let mut st = states(cfg, shapes);
     if st.iter().flatten().any(|s| s.full.plans.is_empty()) {
-        return Err(does_not_fit(cfg, model, shapes, usize::MAX));
+        return Err(does_not_fit(cfg, model, shapes));
     }
     let rows = cfg.subarray.rows as usize;
     if !fit(cfg, &mut st, rows) {
-        return Err(does_not_fit(cfg, model, shapes, total_rows(cfg, &st)));
+        return Err(does_not_fit(cfg, model, shapes));
     }
     fill(cfg, &mut st, rows);
     Ok(st
@@ -370,12 +370,7 @@ fn min_rows(cfg: &ArrayConfig, shapes: &[Option<Vec<Shape>>]) -> Option<usize> {
 
 /// The error for a model that does not fit: the rows it needs, or the
 /// sub-array count that would hold it.
-pub fn does_not_fit(
-    cfg: &ArrayConfig,
-    model: &Model,
-    shapes: &[Option<Vec<Shape>>],
-    _used: usize,
-) -> Error {
+pub fn does_not_fit(cfg: &ArrayConfig, model: &Model, shapes: &[Option<Vec<Shape>>]) -> Error {
     let rows = cfg.subarray.rows as usize;
     let need = min_rows(cfg, shapes);
     let need_count = (cfg.subarray.count..=MAX_COUNT).find(|&c| {

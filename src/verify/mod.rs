@@ -35,10 +35,13 @@ pub struct Options {
     pub trace: Option<PathBuf>,
     /// Layer whose RTL output (first image, every width) is written as NPY.
     pub dump_layer: Option<usize>,
+    /// Simulations run side by side (processes); 1 with a waveform.
+    pub jobs: usize,
 }
 
 /// Every width of the model, seed 1, two random images per width (plus the
-/// edge cases), no waveform, no dump.
+/// edge cases), no waveform, no dump, one simulation per CPU core (at most
+/// four).
 impl Default for Options {
     fn default() -> Self {
         Options {
@@ -47,8 +50,17 @@ impl Default for Options {
             images: 2,
             trace: None,
             dump_layer: None,
+            jobs: default_jobs(),
         }
     }
+}
+
+/// One simulation per CPU core, at most four (each holds the design's
+/// state; more rarely pays off against the longest run).
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get().min(4))
+        .unwrap_or(1)
 }
 
 #[derive(Debug, Clone)]
@@ -64,6 +76,8 @@ pub struct Report {
     pub build_seconds: f64,
     pub build_cached: bool,
     pub sim_seconds: f64,
+    /// Simulations that ran side by side.
+    pub simulations: usize,
     pub images: usize,
     pub outputs_compared: u64,
     pub cycles_simulated: u64,
@@ -75,6 +89,13 @@ pub struct Report {
 }
 
 /// Builds the RTL of `d.out` with Verilator and verifies it.
+///
+/// The runs are spread over `opts.jobs` simulations of the same harness,
+/// each a process of its own with every weight resident from reset (see
+/// [`plan::shards`]); a waveform (`trace`) needs one simulation. The result
+/// does not depend on the number of simulations: every shard runs its runs
+/// in plan order, and of several failures the one earliest in the plan is
+/// reported.
 pub fn verify(d: &Design, opts: &Options) -> Result<Report> {
     let files = d.out.filelist()?;
     let built = cosim::build(d.out.path(), &files, &d.out.build_dir())?;
@@ -89,10 +110,12 @@ pub fn verify(d: &Design, opts: &Options) -> Result<Report> {
         Some(p) => Some(std::path::absolute(p).map_err(|e| Error::io(p, e))?),
         None => None,
     };
-    let mut sim = Sim::spawn(&built.exe, d.out.path(), trace.as_deref())?;
-    sim.reset(4)?;
-    host::check_id(&mut sim, d)?;
-    let pb = ProgressBar::new((widths.len() * stims.len()) as u64);
+    let plan = plan::runs(&widths, &stims);
+    let jobs = if trace.is_some() { 1 } else { opts.jobs.max(1) };
+    let width_cycles =
+        |wi: usize| -> u64 { d.layout.layers.iter().map(|l| l.widths[wi].cycles).sum() };
+    let shards = plan::shards(&plan, jobs, width_cycles);
+    let pb = ProgressBar::new(plan.len() as u64);
     pb.set_style(
         ProgressStyle::with_template("  co-simulating {bar:30} {pos}/{len} {msg}")
             .expect("progress template"),
@@ -100,30 +123,47 @@ pub fn verify(d: &Design, opts: &Options) -> Result<Report> {
     if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
+    let results: Vec<Result<Shard>> = std::thread::scope(|sc| {
+        let handles: Vec<_> = shards
+            .iter()
+            .map(|runs| {
+                let (plan, pb, trace, exe) = (&plan, &pb, trace.as_deref(), &built.exe);
+                sc.spawn(move || run_shard(d, exe, trace, plan, runs, pb))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a verification shard panicked"))
+            .collect()
+    });
+    pb.finish_and_clear();
+    let mut done: Vec<(usize, Outcome)> = Vec::new();
+    let mut resident: Option<String> = None;
+    for r in results {
+        let sh = r?;
+        done.extend(sh.outcomes);
+        if resident.is_none() {
+            resident = sh.resident;
+        }
+    }
+    done.sort_by_key(|(k, _)| *k);
     let mut report = Report {
         build_seconds: built.seconds,
         build_cached: built.cached,
         sim_seconds: 0.0,
+        simulations: shards.len(),
         images: stims.len(),
         outputs_compared: 0,
         cycles_simulated: 0,
         widths: Vec::new(),
-        switch_sequence: Vec::new(),
+        switch_sequence: switch_sequence(&widths)
+            .iter()
+            .map(|&wi| d.model.widths[wi])
+            .collect(),
         dumps: Vec::new(),
     };
-    let plan = plan::runs(&widths, &stims);
-    pb.set_length(plan.len() as u64);
-    report.switch_sequence = switch_sequence(&widths)
-        .iter()
-        .map(|&wi| d.model.widths[wi])
-        .collect();
-    for (wi, stim, mode) in plan {
-        pb.set_message(format!("width {} {}", d.model.widths[wi], stim.name));
-        let outcome = match mode {
-            Mode::PerLayer => check::run_stimulus(&mut sim, d, wi, stim, true)?,
-            Mode::Network => check::run_stimulus(&mut sim, d, wi, stim, false)?,
-            Mode::Switch => check::run_switch_step(&mut sim, d, wi, stim)?,
-        };
+    for (k, outcome) in done {
+        let (wi, stim, mode) = plan[k];
         match outcome {
             Outcome::Ok(runs, compared, cycles) => {
                 report.outputs_compared += compared;
@@ -137,8 +177,6 @@ pub fn verify(d: &Design, opts: &Options) -> Result<Report> {
                 }
             }
             Outcome::Mismatch(m) => {
-                pb.finish_and_clear();
-                drop(sim);
                 let wave = trace_failure(d, &built.exe, wi, stim, mode);
                 return Err(Error::Verification(format!(
                     "mismatch at width {} ({}), layer `{}`, channel {}, position (y={}, x={}): expected {}, got {}\n  waveform: {}",
@@ -146,29 +184,69 @@ pub fn verify(d: &Design, opts: &Options) -> Result<Report> {
                 )));
             }
             Outcome::Failed(msg) => {
-                pb.finish_and_clear();
-                drop(sim);
                 let wave = trace_failure(d, &built.exe, wi, stim, mode);
                 return Err(Error::Verification(format!("{msg}\n  waveform: {wave}")));
             }
         }
-        pb.inc(1);
     }
-    if let Some(msg) = check::check_resident(&mut sim, d)? {
-        pb.finish_and_clear();
+    if let Some(msg) = resident {
         return Err(Error::Verification(msg));
     }
     if let Some(li) = opts.dump_layer {
+        let mut sim = Sim::spawn(&built.exe, d.out.path(), None)?;
+        sim.reset(4)?;
         for &wi in &widths {
             report
                 .dumps
                 .push(check::dump_layer(&mut sim, d, wi, &stims[0], li)?);
         }
+        sim.quit()?;
     }
-    pb.finish_and_clear();
-    sim.quit()?;
     report.sim_seconds = t.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// What one simulation returns: the outcome of each of its runs (plan
+/// index; it stops at the first failure) and, when they all passed, the
+/// resident-weight check after them.
+struct Shard {
+    outcomes: Vec<(usize, Outcome)>,
+    resident: Option<String>,
+}
+
+fn run_shard(
+    d: &Design,
+    exe: &Path,
+    trace: Option<&Path>,
+    plan: &[(usize, &Stimulus, Mode)],
+    runs: &[usize],
+    pb: &ProgressBar,
+) -> Result<Shard> {
+    let mut sim = Sim::spawn(exe, d.out.path(), trace)?;
+    sim.reset(4)?;
+    host::check_id(&mut sim, d)?;
+    let mut outcomes = Vec::new();
+    for &k in runs {
+        let (wi, stim, mode) = plan[k];
+        pb.set_message(format!("width {} {}", d.model.widths[wi], stim.name));
+        let outcome = match mode {
+            Mode::PerLayer => check::run_stimulus(&mut sim, d, wi, stim, true)?,
+            Mode::Network => check::run_stimulus(&mut sim, d, wi, stim, false)?,
+            Mode::Switch => check::run_switch_step(&mut sim, d, wi, stim)?,
+        };
+        let failed = !matches!(outcome, Outcome::Ok(..));
+        outcomes.push((k, outcome));
+        pb.inc(1);
+        if failed {
+            return Ok(Shard {
+                outcomes,
+                resident: None,
+            });
+        }
+    }
+    let resident = check::check_resident(&mut sim, d)?;
+    sim.quit()?;
+    Ok(Shard { outcomes, resident })
 }
 
 /// Re-runs a failing case with an FST trace; returns where it was written.

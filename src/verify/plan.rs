@@ -108,3 +108,88 @@ pub fn runs<'a>(widths: &[usize], stims: &'a [Stimulus]) -> Vec<(usize, &'a Stim
     }
     plan
 }
+
+/// Spreads the runs of a plan over at most `jobs` simulations: a list of
+/// plan indices per simulation, each in plan order. The switching sequence
+/// stays together in one simulation (its steps depend on each other); the
+/// other runs are independent. Longest first onto the least loaded
+/// simulation, by the analytic cycles of the run's width
+/// (`width_cycles`; a per-layer run counts the same).
+pub fn shards(
+    plan: &[(usize, &Stimulus, Mode)],
+    jobs: usize,
+    width_cycles: impl Fn(usize) -> u64,
+) -> Vec<Vec<usize>> {
+    let mut units: Vec<(u64, Vec<usize>)> = Vec::new();
+    let switch: Vec<usize> = (0..plan.len())
+        .filter(|&k| plan[k].2 == Mode::Switch)
+        .collect();
+    if !switch.is_empty() {
+        let c = switch.iter().map(|&k| width_cycles(plan[k].0)).sum();
+        units.push((c, switch));
+    }
+    for (k, &(wi, _, mode)) in plan.iter().enumerate() {
+        if mode != Mode::Switch {
+            units.push((width_cycles(wi), vec![k]));
+        }
+    }
+    // stable: equal costs keep plan order
+    units.sort_by_key(|u| std::cmp::Reverse(u.0));
+    let n = jobs.clamp(1, units.len().max(1));
+    let mut load = vec![0u64; n];
+    let mut out: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (c, ks) in units {
+        let j = (0..n).min_by_key(|&j| (load[j], j)).expect("n >= 1");
+        load[j] += c;
+        out[j].extend(ks);
+    }
+    for s in &mut out {
+        s.sort_unstable();
+    }
+    out.retain(|s| !s.is_empty());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_cover_every_run_once_and_keep_the_switching_sequence_together() {
+        let model = crate::model::synth::synth("tinynet", 8, 1).expect("tinynet");
+        let stims = stimuli(&model, 1, 2);
+        let widths = [0usize, 1, 2, 3];
+        let plan = runs(&widths, &stims);
+        let cost = |wi: usize| 100 * (wi as u64 + 1);
+        for jobs in 1..=6 {
+            let sh = shards(&plan, jobs, cost);
+            assert!(!sh.is_empty() && sh.len() <= jobs);
+            let mut all: Vec<usize> = sh.iter().flatten().copied().collect();
+            all.sort_unstable();
+            assert_eq!(all, (0..plan.len()).collect::<Vec<_>>(), "jobs {jobs}");
+            for s in &sh {
+                assert!(s.windows(2).all(|w| w[0] < w[1]), "plan order");
+            }
+            let holding: Vec<usize> = (0..sh.len())
+                .filter(|&j| sh[j].iter().any(|&k| plan[k].2 == Mode::Switch))
+                .collect();
+            assert_eq!(
+                holding.len(),
+                1,
+                "one simulation runs the switching sequence"
+            );
+            let n_switch = plan.iter().filter(|r| r.2 == Mode::Switch).count();
+            assert_eq!(
+                sh[holding[0]]
+                    .iter()
+                    .filter(|&&k| plan[k].2 == Mode::Switch)
+                    .count(),
+                n_switch
+            );
+        }
+        assert_eq!(
+            shards(&plan, 1, cost),
+            vec![(0..plan.len()).collect::<Vec<_>>()]
+        );
+    }
+}
