@@ -5,6 +5,7 @@
 #   make rtl      generate the default design into rtl-out/
 #   make bench    gen time, cost model per width, Verilator build and simulation speed
 #   make fuzz     fuzz the configuration, model and NPY readers (CAPIM_FUZZ_SECS per target, default 60)
+#   make data     install the Fashion-MNIST files (Debian package dataset-fashion-mnist) if missing
 
 CARGO ?= cargo
 CAPIM := target/release/capim
@@ -28,6 +29,24 @@ tools:
 	  fi; \
 	fi
 
+# Installs the Fashion-MNIST files (Debian package dataset-fashion-mnist,
+# gzipped IDX files in $(FASHION_MNIST_DIR)) when missing (as root with
+# apt-get), otherwise names the exact install command and stops.
+FASHION_MNIST_DIR := /usr/share/datasets/fashion-mnist
+FASHION_MNIST_FILES := train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte
+.PHONY: data
+data:
+	@missing=""; for f in $(FASHION_MNIST_FILES); do \
+	  [ -f $(FASHION_MNIST_DIR)/$$f ] || [ -f $(FASHION_MNIST_DIR)/$$f.gz ] || missing="$$missing $$f"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing dataset-fashion-mnist (missing:$$missing)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null; \
+	  else \
+	    echo "missing Fashion-MNIST files in $(FASHION_MNIST_DIR):$$missing -- install them with: sudo apt-get install -y dataset-fashion-mnist" >&2; exit 2; \
+	  fi; \
+	fi
+
 build:
 	$(CARGO) build --release
 
@@ -45,7 +64,7 @@ check:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-test: tools check
+test: tools data check
 	$(CARGO) test
 
 # Figures: gen time, cost model, Verilator build, verification wall time, cycles/s.

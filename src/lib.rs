@@ -32,6 +32,7 @@ pub mod cmd;
 pub mod config;
 pub mod cosim;
 pub mod cost;
+pub mod data;
 pub mod emit;
 pub mod error;
 pub mod fsio;

@@ -257,8 +257,8 @@ fn a_count_routed_to_the_wrong_accumulator_is_caught() {
     edit(
         &dir,
         "capim_accumulate.v",
-        "t[ga*NSEG + gk]",
-        "t[ga*NSEG + (gk + 1) % NSEG]",
+        "g_xs[LA].v[ga*NSEG + gk]",
+        "g_xs[LA].v[ga*NSEG + (gk + 1) % NSEG]",
     );
     let o = verify_from(&dir);
     expect_code(&o, 1);

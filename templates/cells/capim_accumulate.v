@@ -44,32 +44,54 @@ module capim_accumulate #(
     input  wire [KW-1:0]             sel_idx,
     output wire [ACC_W-1:0]          shadow
 );
-    localparam integer NE = NSA * NSEG;
-
-    // t[a*NSEG + k]: reduced in place, level by level (registers, not a
-    // memory: every entry is read and written each cycle)
-    (* mem2reg *) reg [SUM_W-1:0] t [0:NE-1];
-    integer a, g, l;
-    always @(*) begin
-        for (a = 0; a < NSA; a = a + 1)
-            for (g = 0; g < NSEG; g = g + 1)
-                t[a*NSEG + g] = cvalid[a] ? SUM_W'(count[(a*NSEG + g)*CNT_W +: CNT_W]) : {SUM_W{1'b0}};
-        for (l = 1; l <= LSEG; l = l + 1)
-            if (4'(l) <= ld)
-                for (a = 0; a < NSA; a = a + 1)
-                    for (g = 0; g < (NSEG >> l); g = g + 1)
-                        t[a*NSEG + g] = t[a*NSEG + 2*g] + t[a*NSEG + 2*g + 1];
-        for (l = 1; l <= LA; l = l + 1)
-            if (4'(l) <= lqp)
-                for (a = 0; a + (1 << (l - 1)) < NSA; a = a + (1 << l))
-                    for (g = 0; g < NSEG; g = g + 1)
-                        t[a*NSEG + g] = t[a*NSEG + g] + t[(a + (1 << (l - 1)))*NSEG + g];
-    end
+    // Each reduction level is an array of its own, entry a*NSEG + k, all
+    // NSA * NSEG entries wide: level l <= ld sums pairs into the first
+    // NSEG >> l entries of each array, any other level passes its input on.
+    // So the last level holds level ld's result (likewise lqp for the split
+    // tree), and each accumulator reads a fixed entry.
+    genvar ga, gk, gl;
+    generate
+        for (gl = 0; gl <= LSEG; gl = gl + 1) begin : g_sp
+            wire [SUM_W-1:0] v [0:NSA*NSEG-1];
+            for (ga = 0; ga < NSA; ga = ga + 1) begin : g_a
+                for (gk = 0; gk < NSEG; gk = gk + 1) begin : g_k
+                    localparam integer E = ga * NSEG + gk;
+                    if (gl == 0) begin : g_leaf
+                        // a gated array's counters hold stale values: count 0
+                        assign v[E] = cvalid[ga]
+                            ? SUM_W'(count[E*CNT_W +: CNT_W]) : {SUM_W{1'b0}};
+                    end else if (gk < (NSEG >> gl)) begin : g_sum
+                        assign v[E] = (4'(gl) <= ld)
+                            ? g_sp[gl-1].v[ga*NSEG + 2*gk] + g_sp[gl-1].v[ga*NSEG + 2*gk + 1]
+                            : g_sp[gl-1].v[E];
+                    end else begin : g_pass
+                        assign v[E] = g_sp[gl-1].v[E];
+                    end
+                end
+            end
+        end
+        for (gl = 0; gl <= LA; gl = gl + 1) begin : g_xs
+            wire [SUM_W-1:0] v [0:NSA*NSEG-1];
+            for (ga = 0; ga < NSA; ga = ga + 1) begin : g_a
+                for (gk = 0; gk < NSEG; gk = gk + 1) begin : g_k
+                    localparam integer E = ga * NSEG + gk;
+                    if (gl == 0) begin : g_leaf
+                        assign v[E] = g_sp[LSEG].v[E];
+                    end else if (ga % (1 << gl) == 0 && ga + (1 << (gl - 1)) < NSA) begin : g_sum
+                        assign v[E] = (4'(gl) <= lqp)
+                            ? g_xs[gl-1].v[E] + g_xs[gl-1].v[E + (1 << (gl - 1)) * NSEG]
+                            : g_xs[gl-1].v[E];
+                    end else begin : g_pass
+                        assign v[E] = g_xs[gl-1].v[E];
+                    end
+                end
+            end
+        end
+    endgenerate
 
     // the first array of each group accumulates
     wire [SW-1:0] qp_mask = ~({SW{1'b1}} << lqp);
     wire [ACC_W-1:0] sel [0:(1<<SW)-1];    // each array's shadow at sel_idx
-    genvar ga, gk;
     generate
         for (ga = 0; ga < NSA; ga = ga + 1) begin : g_arr
             localparam [SW-1:0] IDX = ga;
@@ -81,7 +103,7 @@ module capim_accumulate #(
                 always @(posedge clk) begin
                     if (act && KW'(gk) < used)
                         acc <= (first ? {ACC_W{1'b0}} : acc)
-                            + ((({ {(ACC_W-SUM_W){1'b0}}, t[ga*NSEG + gk]} << shift) ^ {ACC_W{neg}})
+                            + ((({ {(ACC_W-SUM_W){1'b0}}, g_xs[LA].v[ga*NSEG + gk]} << shift) ^ {ACC_W{neg}})
                             + { {(ACC_W-1){1'b0}}, neg});
                 end
                 always @(posedge clk) begin
