@@ -37,9 +37,10 @@ fn bytes_text(n: u64) -> String {
     }
 }
 
-/// Reads `path`, a regular file of at most `limit` bytes; `what` says what
-/// it is in the message (`"an array configuration"`).
-pub fn read_bounded(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>> {
+/// The metadata of `path`, which must be a regular file (not a directory,
+/// FIFO, socket or device); `what` says what it should be in the message
+/// (`"an IDX file"`).
+pub fn regular_file(path: &Path, what: &str) -> Result<std::fs::Metadata> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if !meta.is_file() {
         let kind = if meta.is_dir() {
@@ -54,6 +55,13 @@ pub fn read_bounded(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>> {
             format!("a regular file: {what}"),
         ));
     }
+    Ok(meta)
+}
+
+/// Reads `path`, a regular file of at most `limit` bytes; `what` says what
+/// it is in the message (`"an array configuration"`).
+pub fn read_bounded(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>> {
+    let meta = regular_file(path, what)?;
     if meta.len() > limit {
         return Err(Error::invalid(
             path,

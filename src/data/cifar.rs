@@ -75,20 +75,7 @@ pub fn read_batches(paths: &[PathBuf]) -> Result<Dataset> {
 /// The length of `path`, a regular file whose length is a positive
 /// multiple of [`RECORD_BYTES`].
 fn checked_len(path: &Path) -> Result<u64> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    if !meta.is_file() {
-        let kind = if meta.is_dir() {
-            "a directory"
-        } else {
-            "a special file (FIFO, socket or device)"
-        };
-        return Err(Error::invalid(
-            path,
-            "file",
-            kind,
-            "a regular file: a CIFAR-10 batch",
-        ));
-    }
+    let meta = crate::fsio::regular_file(path, "a CIFAR-10 batch")?;
     let len = meta.len();
     if len == 0 || !len.is_multiple_of(RECORD_BYTES as u64) {
         return Err(Error::invalid(

@@ -94,20 +94,7 @@ struct Source<'a> {
 
 impl<'a> Source<'a> {
     fn open(path: &'a Path) -> Result<Self> {
-        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-        if !meta.is_file() {
-            let kind = if meta.is_dir() {
-                "a directory"
-            } else {
-                "a special file (FIFO, socket or device)"
-            };
-            return Err(Error::invalid(
-                path,
-                "file",
-                kind,
-                "a regular file: an IDX file",
-            ));
-        }
+        let meta = crate::fsio::regular_file(path, "an IDX file")?;
         let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
         let mut head = Vec::with_capacity(2);
         (&mut f)
