@@ -7,8 +7,8 @@
 //   - split: the qp = 2^lqp arrays that split a dot product's piece-rows
 //     (a group, its first array aligned to qp) are summed into the group's
 //     first array.
-// Both are binary trees; level ld / lqp is the one used, so the reductions
-// stop there (the entries above the used channels hold partial sums nobody
+// Both are binary trees; level ld / lqp is the one used: the levels above it
+// pass their input on (entries above the used channels hold values nobody
 // reads). Then the first array of each group updates its first `used`
 // accumulators, acc[k] += sigma_a(i) * sigma_w(j) * 2^(i+j) * sum[k]: no
 // multiplier, the weight of a bit-plane pair is a shift, its sign a negate
