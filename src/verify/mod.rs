@@ -92,10 +92,13 @@ pub struct Report {
 ///
 /// The runs are spread over `opts.jobs` simulations of the same harness,
 /// each a process of its own with every weight resident from reset (see
-/// [`plan::shards`]); a waveform (`trace`) needs one simulation. The result
-/// does not depend on the number of simulations: every shard runs its runs
-/// in plan order, and of several failures the one earliest in the plan is
-/// reported.
+/// [`plan::shards`]); a waveform (`trace`) needs one simulation. Every
+/// shard runs its runs in plan order, and of several failures the one
+/// earliest in the plan is reported. A passing design passes with any
+/// number of simulations; a fault that corrupts state the later runs of a
+/// simulation read (a stray write into resident rows) may show up in a
+/// different run, or only in the resident-weight check that ends every
+/// simulation, depending on how the runs were spread.
 pub fn verify(d: &Design, opts: &Options) -> Result<Report> {
     let files = d.out.filelist()?;
     let built = cosim::build(d.out.path(), &files, &d.out.build_dir())?;
