@@ -30,6 +30,8 @@ pub enum Command {
     /// Model utilities (synthetic CA-DNN generator, inspection).
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Train a channel-adaptive ResNet in float (sandwich rule, in-place distillation).
+    Train(TrainArgs),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -143,4 +145,56 @@ pub struct SynthArgs {
     /// Output model JSON path; the safetensors file is written beside it.
     #[arg(long)]
     pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Directory of the Fashion-MNIST IDX files; default: $CAPIM_FASHION_MNIST or /usr/share/datasets/fashion-mnist.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Network depth, 6n+2 (8, 14, 20, ...).
+    #[arg(long, default_value_t = 20)]
+    pub depth: usize,
+    /// Channels of the three stages at width 1.0.
+    #[arg(long, default_value = "16,32,64")]
+    pub stage_widths: String,
+    /// Channel widths, strictly increasing, in (0, 1].
+    #[arg(long, default_value = "0.25,0.5,0.75,1.0")]
+    pub widths: String,
+    /// Epochs (default 30; 1 with --quick).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Images per batch (default 128; 32 with --quick).
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Peak learning rate of the cosine schedule (AdamW).
+    #[arg(long, default_value_t = 2e-3, allow_negative_numbers = true)]
+    pub lr: f64,
+    /// AdamW weight decay.
+    #[arg(long, default_value_t = 5e-4, allow_negative_numbers = true)]
+    pub wd: f64,
+    /// Seed of initialization, data order, augmentation and width choice.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output directory (created if missing).
+    #[arg(long, default_value = "train-out")]
+    pub out: PathBuf,
+    /// Continue from the checkpoint in --out.
+    #[arg(long)]
+    pub resume: bool,
+    /// Train one separate model per width, on the labels only.
+    #[arg(long)]
+    pub baseline: bool,
+    /// A smoke run: 384 training and 300 test images, one epoch, batch 32.
+    #[arg(long)]
+    pub quick: bool,
+    /// No random crop and flip.
+    #[arg(long)]
+    pub no_augment: bool,
+    /// Stop after this epoch (checkpoint written); continue later with --resume.
+    #[arg(long)]
+    pub stop_after: Option<usize>,
+    /// Use only the first N training images (and N/6 test images, at least 100).
+    #[arg(long)]
+    pub subset: Option<usize>,
 }

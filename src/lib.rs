@@ -41,6 +41,7 @@ pub mod layout;
 pub mod lint;
 pub mod model;
 pub mod tools;
+pub mod train;
 pub mod verify;
 
 pub use error::{Error, Result};

@@ -7,6 +7,7 @@ mod lint;
 mod model;
 mod plan;
 mod run;
+mod train;
 mod verify;
 
 use crate::Result;
@@ -21,5 +22,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Lint(a) => lint::run(a),
         Command::Run(a) => run::run(a),
         Command::Model(ModelCommand::Synth(a)) => model::synth(a),
+        Command::Train(a) => train::run(a),
     }
 }
