@@ -32,6 +32,65 @@ pub enum Command {
     Model(ModelCommand),
     /// Train a channel-adaptive ResNet in float (sandwich rule, in-place distillation).
     Train(TrainArgs),
+    /// Quantize a trained float network into an 8- or 16-bit capim model and
+    /// measure its integer accuracy on the whole test set.
+    Quantize(QuantizeArgs),
+    /// Classify images through the integer reference of a trained model:
+    /// one line per image (index, label, class per width), then the accuracy.
+    Classify(ClassifyArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct QuantizeArgs {
+    /// Directory written by `capim train` (float.json, float.safetensors).
+    #[arg(long)]
+    pub float: PathBuf,
+    /// Operand bits: 8 or 16.
+    #[arg(long)]
+    pub precision: u32,
+    /// Model JSON to write (the weights go beside it as <stem>.safetensors).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Model name; default: the file stem of --out.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Directory of the Fashion-MNIST IDX files; default: $CAPIM_FASHION_MNIST or /usr/share/datasets/fashion-mnist.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Training images the activation ranges are measured on.
+    #[arg(long, default_value_t = 1024)]
+    pub calib_images: usize,
+    /// Quantile of |activation| taken as a tensor's range (default 0.9999 at 8 bits, 1 at 16).
+    #[arg(long)]
+    pub clip_quantile: Option<f64>,
+    /// Evaluate on the first N test images only (default: all 10000).
+    #[arg(long)]
+    pub test_images: Option<usize>,
+    /// Seed of the choice of calibration images.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ClassifyArgs {
+    /// A trained capim model (its JSON carries the input preprocessing).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// IDX image file (u8, N x H x W), e.g. t10k-images-idx3-ubyte[.gz].
+    #[arg(long)]
+    pub images: PathBuf,
+    /// IDX label file; with it, the accuracy is printed.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Width to run (e.g. 0.5); default: every width of the model.
+    #[arg(long)]
+    pub width: Option<String>,
+    /// Classify the first N images only.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Print only the accuracy per width, not one line per image.
+    #[arg(long)]
+    pub summary: bool,
 }
 
 #[derive(Debug, Args, Clone)]

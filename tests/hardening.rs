@@ -530,6 +530,8 @@ fn wide_model(cout: usize) -> capim::model::Model {
     use capim::model::{InputSpec, Layer, Model, Op, Requant};
     Model {
         path: Default::default(),
+        preprocess: None,
+        evaluation: None,
         name: "wide".into(),
         precision: 8,
         widths: vec![1.0],

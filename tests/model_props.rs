@@ -117,6 +117,8 @@ fn build(k: &Case) -> (Model, Tensor, Tensor) {
         }),
     };
     let model = Model {
+        preprocess: None,
+        evaluation: None,
         path: Default::default(),
         name: "prop".into(),
         precision: n,
@@ -253,6 +255,8 @@ fn build_gap(
         .collect();
     let shift = (0..2).map(|_| pick(&mut rng, 0, 62) as u32).collect();
     let model = Model {
+        preprocess: None,
+        evaluation: None,
         path: Default::default(),
         name: "gap".into(),
         precision: n,

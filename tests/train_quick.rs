@@ -321,4 +321,185 @@ fn quick_on_fashion_mnist() {
         "capim train --quick: {:.1} s\n{msg}",
         t0.elapsed().as_secs_f64()
     );
+
+    // quantized, its integer accuracy measured and recorded
+    let model = dir.path().join("quick-i8.json");
+    let (code, msg) = capim(&[
+        "quantize",
+        "--float",
+        out.to_str().unwrap(),
+        "--precision",
+        "8",
+        "--data",
+        data.to_str().unwrap(),
+        "--calib-images",
+        "128",
+        "--test-images",
+        "100",
+        "--out",
+        model.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{msg}");
+    assert!(msg.contains("| width | float | int8 |"), "{msg}");
+    let m = capim::model::Model::load(&model).unwrap();
+    let ev = m.evaluation.clone().unwrap();
+    assert_eq!((ev.images, ev.accuracy.len()), (100, 4));
+    // classify reproduces the recorded accuracy from the IDX files alone
+    let (images, labels) = capim::data::fashion_mnist::Split::Test.file_names();
+    let find = |name: &str| {
+        let p = data.join(name);
+        if p.is_file() {
+            p
+        } else {
+            data.join(format!("{name}.gz"))
+        }
+    };
+    let (code, msg) = capim(&[
+        "classify",
+        "--model",
+        model.to_str().unwrap(),
+        "--images",
+        find(images).to_str().unwrap(),
+        "--labels",
+        find(labels).to_str().unwrap(),
+        "--limit",
+        "100",
+        "--summary",
+    ]);
+    assert_eq!(code, 0, "{msg}");
+    for (w, a) in m.widths.iter().zip(&ev.accuracy) {
+        let line = format!("width {w}: accuracy {:.2} %", 100.0 * a);
+        assert!(msg.contains(&line), "{line} not in {msg}");
+    }
+    // bad input exits 2 naming what is wrong
+    for (args, needle) in [
+        (vec!["--precision", "12"], "--precision"),
+        (
+            vec!["--precision", "8", "--calib-images", "0"],
+            "--calib-images",
+        ),
+    ] {
+        let mut a = vec!["quantize", "--float", out.to_str().unwrap(), "--out"];
+        let o = dir.path().join("x.json");
+        a.push(o.to_str().unwrap());
+        a.extend(args.iter().copied());
+        let (code, msg) = capim(&a);
+        assert_eq!(code, 2, "{args:?}: {msg}");
+        assert!(msg.contains(needle), "{args:?}: {msg}");
+        assert!(!o.exists(), "{args:?} left {}", o.display());
+    }
+    let (code, msg) = capim(&[
+        "quantize",
+        "--float",
+        dir.path().to_str().unwrap(),
+        "--precision",
+        "8",
+        "--out",
+        dir.path().join("y.json").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{msg}");
+    assert!(msg.contains("float.json"), "{msg}");
+}
+
+/// Float top-1 predictions of `net` at width index `wi` on `ds`.
+fn float_predictions(net: &mut Net, norm: &Normalization, ds: &Dataset, wi: usize) -> Vec<usize> {
+    let l = ds.image_len();
+    let x: Vec<f32> = ds
+        .images
+        .iter()
+        .map(|&p| (p as f32 / 255.0 - norm.mean[0]) / norm.std[0])
+        .collect();
+    let x = candle_core::Tensor::from_vec(
+        x,
+        (ds.n, ds.channels, ds.height, ds.width),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    assert_eq!(l, ds.channels * ds.height * ds.width);
+    let logits = net.forward(&x, wi, Mode::Eval).unwrap();
+    let v: Vec<Vec<f32>> = logits.to_vec2().unwrap();
+    v.iter()
+        .map(|r| {
+            let mut b = 0;
+            for (i, &x) in r.iter().enumerate() {
+                if x > r[b] {
+                    b = i;
+                }
+            }
+            b
+        })
+        .collect()
+}
+
+/// Quantization into the integer contract: the integer model (run by
+/// capim's reference) predicts what the float network predicts, at every
+/// width, in 8 and 16 bits; a planted fault in the folding (a residual
+/// multiplier lost) breaks that agreement.
+#[test]
+fn quantized_model_agrees_with_the_float_network() {
+    use capim::model::classify;
+    use capim::train::quantize::{QuantOptions, quantize};
+    let (tr, te) = (synthetic(512, 1), synthetic(200, 3));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    train::train(&opts(2), &quiet(), &tr, &te, &out).unwrap();
+    let mut fl = train::load_float(&out).unwrap();
+    let nw = fl.net.config.widths.len();
+    let float: Vec<Vec<usize>> = (0..nw)
+        .map(|wi| float_predictions(&mut fl.net, &fl.norm, &te, wi))
+        .collect();
+    let all: Vec<usize> = (0..nw).collect();
+    let agreement = |m: &capim::model::Model| -> Vec<f64> {
+        let p = classify::predict(m, &te, &all, &|| {}).unwrap();
+        (0..nw)
+            .map(|wi| {
+                let same = p[wi].iter().zip(&float[wi]).filter(|(a, b)| a == b).count();
+                same as f64 / te.n as f64
+            })
+            .collect()
+    };
+    for (precision, floor) in [(8u32, 0.95), (16, 0.97)] {
+        let q = QuantOptions {
+            precision,
+            calib_images: 256,
+            clip_quantile: if precision == 8 { 0.9999 } else { 1.0 },
+            seed: 1,
+            name: format!("syn-i{precision}"),
+        };
+        let (model, summary) = quantize(&mut fl.net, &fl.norm, &tr, &q).unwrap();
+        assert_eq!(model.widths, vec![0.25, 0.5, 1.0]);
+        let pre = model.preprocess.as_ref().unwrap();
+        assert_eq!(pre.table[0].len(), 256);
+        let qmax = (1i64 << (precision - 1)) - 1;
+        assert_eq!(pre.table[0].iter().map(|v| v.abs()).max(), Some(qmax));
+        let a = agreement(&model);
+        eprintln!("{precision}-bit: agreement with float per width {a:?}, {summary:?}");
+        assert!(a.iter().all(|&x| x >= floor), "{precision}-bit: {a:?}");
+        // it round-trips through the file
+        let p = dir.path().join(format!("syn-i{precision}.json"));
+        model.save(&p).unwrap();
+        let back = capim::model::Model::load(&p).unwrap();
+        assert_eq!(back.preprocess, model.preprocess);
+        assert_eq!(back.layers, model.layers);
+        // planted fault: the first block's residual multiplier lost
+        let mut bad = model.clone();
+        let l = bad.layers.iter_mut().find(|l| l.name == "s1b1c2").unwrap();
+        for r in l
+            .requant
+            .as_mut()
+            .unwrap()
+            .residual
+            .as_mut()
+            .unwrap()
+            .mult
+            .iter_mut()
+        {
+            *r = 0;
+        }
+        let a = agreement(&bad);
+        assert!(
+            a.iter().any(|&x| x < floor),
+            "{precision}-bit: a lost residual still agrees {a:?}"
+        );
+    }
 }

@@ -1,11 +1,13 @@
 //! The subcommands, one file each, and their dispatch. Library modules never
 //! import from here; `cli` holds only the clap types.
 
+mod classify;
 mod design;
 mod generate;
 mod lint;
 mod model;
 mod plan;
+mod quantize;
 mod run;
 mod train;
 mod verify;
@@ -23,5 +25,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Run(a) => run::run(a),
         Command::Model(ModelCommand::Synth(a)) => model::synth(a),
         Command::Train(a) => train::run(a),
+        Command::Quantize(a) => quantize::run(a),
+        Command::Classify(a) => classify::run(a),
     }
 }

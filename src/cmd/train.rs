@@ -22,8 +22,35 @@ fn parse_list<T: std::str::FromStr>(field: &str, s: &str, expected: &str) -> Res
         .collect()
 }
 
+/// The Fashion-MNIST directory: `--data`, else the default
+/// ([`fashion_mnist::default_dir`]); it must exist.
+pub(crate) fn data_dir(data: Option<PathBuf>, cmd: &str) -> Result<PathBuf> {
+    let bad = |value: &str, expected: &str| Error::invalid(cmd, "--data", value, expected);
+    let dir: PathBuf = match data {
+        Some(d) => d,
+        None => fashion_mnist::default_dir().ok_or_else(|| {
+            bad(
+                fashion_mnist::DEBIAN_DIR,
+                &format!(
+                    "a directory holding the Fashion-MNIST IDX files; install them with \
+                     `apt-get install -y dataset-fashion-mnist`, set {} or pass --data DIR",
+                    fashion_mnist::ENV_DIR
+                ),
+            )
+        })?,
+    };
+    if !dir.is_dir() {
+        return Err(bad(
+            &dir.display().to_string(),
+            "an existing directory holding the Fashion-MNIST IDX files (`apt-get install -y \
+             dataset-fashion-mnist` puts them in /usr/share/datasets/fashion-mnist)",
+        ));
+    }
+    Ok(dir)
+}
+
 /// The first `n` images of `ds`.
-fn head(ds: Dataset, n: usize) -> Dataset {
+pub(crate) fn head(ds: Dataset, n: usize) -> Dataset {
     if n >= ds.n {
         return ds;
     }
@@ -39,7 +66,7 @@ fn head(ds: Dataset, n: usize) -> Dataset {
 /// candle asks `num_cpus` for its thread count (parsing /proc/cpuinfo) at
 /// every matrix product unless `RAYON_NUM_THREADS` is set: a quarter of a
 /// small network's training time. Set it to the available parallelism.
-fn pin_thread_count() {
+pub(crate) fn pin_thread_count() {
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
         let n = std::thread::available_parallelism().map_or(1, |n| n.get());
         // SAFETY: `capim train` runs this first, on the main thread, before
@@ -98,28 +125,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     }
     crate::fsio::check_target(&a.out, "--out", crate::fsio::Target::Dir)?;
 
-    let dir: PathBuf = match a.data {
-        Some(d) => d,
-        None => fashion_mnist::default_dir().ok_or_else(|| {
-            bad(
-                "--data",
-                fashion_mnist::DEBIAN_DIR,
-                &format!(
-                    "a directory holding the Fashion-MNIST IDX files; install them with \
-                     `apt-get install -y dataset-fashion-mnist`, set {} or pass --data DIR",
-                    fashion_mnist::ENV_DIR
-                ),
-            )
-        })?,
-    };
-    if !dir.is_dir() {
-        return Err(bad(
-            "--data",
-            &dir.display().to_string(),
-            "an existing directory holding the Fashion-MNIST IDX files (`apt-get install -y \
-             dataset-fashion-mnist` puts them in /usr/share/datasets/fashion-mnist)",
-        ));
-    }
+    let dir = data_dir(a.data, "capim train")?;
     let mut train_set = fashion_mnist::load(&dir, Split::Train)?;
     let mut test_set = fashion_mnist::load(&dir, Split::Test)?;
     if a.quick {

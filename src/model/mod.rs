@@ -27,7 +27,9 @@
 //! or residual), and its class count never shrinks: `cout_active == cout` at
 //! every width.
 
+pub mod classify;
 mod format;
+pub mod meta;
 pub mod npy;
 pub mod reference;
 pub mod synth;
@@ -66,6 +68,10 @@ pub struct Model {
     pub widths: Vec<f64>,
     pub input: InputSpec,
     pub layers: Vec<Layer>,
+    /// How a raw image becomes the input tensor (trained models only).
+    pub preprocess: Option<meta::Preprocess>,
+    /// Accuracy measured with the integer reference (trained models only).
+    pub evaluation: Option<meta::Evaluation>,
 }
 
 /// The network input tensor.

@@ -135,6 +135,8 @@ pub fn synth(preset: &str, precision: u32, seed: u64) -> Result<Model> {
         widths,
         input: shape.input,
         layers: Vec::new(),
+        preprocess: None,
+        evaluation: None,
     };
     for s in &shape.layers {
         let layer = layer(&model, s, &mut rng);

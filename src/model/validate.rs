@@ -17,8 +17,20 @@ impl Model {
         let origin = self.origin();
         let weights = self.weights_origin();
         structure(self, &origin)?;
+        meta(self, &origin)?;
         values(self, &weights)
     }
+}
+
+/// The optional `preprocess` and `evaluation` records (see [`super::meta`]).
+pub(super) fn meta(m: &Model, file: &Path) -> Result<()> {
+    if let Some(p) = &m.preprocess {
+        p.validate(m, file)?;
+    }
+    if let Some(e) = &m.evaluation {
+        e.validate(m, file)?;
+    }
+    Ok(())
 }
 
 /// What validation knows about a tensor produced before the current layer.

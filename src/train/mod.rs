@@ -51,6 +51,7 @@
 
 pub mod net;
 pub mod optim;
+pub mod quantize;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -851,4 +852,117 @@ fn write_float(
         &out.join("float.json"),
         &serde_json::to_vec_pretty(&doc).expect("float.json"),
     )
+}
+
+/// A trained float network read back from `float.json` and
+/// `float.safetensors` in `dir` (as [`train`] writes them).
+pub struct Float {
+    pub net: Net,
+    pub norm: Normalization,
+    /// Final float accuracy per width, as recorded.
+    pub test: Vec<Eval>,
+}
+
+#[derive(Deserialize)]
+struct FloatDoc {
+    format: String,
+    depth: usize,
+    stage_widths: [usize; 3],
+    widths: Vec<f64>,
+    input: [usize; 3],
+    classes: usize,
+    normalization: Normalization,
+    test: Vec<EvalDoc>,
+}
+
+#[derive(Deserialize)]
+struct EvalDoc {
+    width: f64,
+    accuracy: f64,
+    loss: f64,
+    images_per_s: f64,
+}
+
+/// Reads the float network of `dir` (see [`Float`]).
+pub fn load_float(dir: &Path) -> Result<Float> {
+    let jpath = dir.join("float.json");
+    let bytes = fsio::read_bounded(&jpath, fsio::MAX_MODEL_JSON_BYTES, "a float network")?;
+    let doc: FloatDoc = serde_json::from_slice(&bytes).map_err(|e| {
+        Error::invalid(
+            &jpath,
+            "(document)",
+            e,
+            "the float.json that `capim train` writes",
+        )
+    })?;
+    if doc.format != "capim-float/1" {
+        return Err(Error::invalid(
+            &jpath,
+            "format",
+            &doc.format,
+            "capim-float/1",
+        ));
+    }
+    let opts = Options {
+        depth: doc.depth,
+        stage_widths: doc.stage_widths,
+        widths: doc.widths.clone(),
+        ..Options::default()
+    };
+    check_options(&opts).map_err(|e| Error::invalid(&jpath, "(network)", e, "a valid network"))?;
+    if doc.normalization.mean.len() != doc.input[0] || doc.normalization.std.len() != doc.input[0] {
+        return Err(Error::invalid(
+            &jpath,
+            "normalization",
+            format!("{} means", doc.normalization.mean.len()),
+            format!("one per input channel ({})", doc.input[0]),
+        ));
+    }
+    let config = NetConfig {
+        depth: doc.depth,
+        stage_widths: doc.stage_widths,
+        widths: doc.widths,
+        input: doc.input,
+        classes: doc.classes,
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let mut net = Net::new(config, &mut rng, &Device::Cpu).map_err(ce)?;
+    let tpath = dir.join("float.safetensors");
+    let bytes = fsio::read_bounded(&tpath, fsio::MAX_WEIGHTS_BYTES, "float weights")?;
+    let mut t = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
+        .map_err(|e| Error::invalid(&tpath, "(file)", e, "a safetensors file"))?;
+    let mut take = |name: &str, like: &Tensor| -> Result<Tensor> {
+        match t.remove(name) {
+            Some(x) if x.dims() == like.dims() && x.dtype() == like.dtype() => Ok(x),
+            Some(x) => Err(Error::invalid(
+                &tpath,
+                name,
+                format!("{:?} {:?}", x.dtype(), x.dims()),
+                format!("{:?} {:?}", like.dtype(), like.dims()),
+            )),
+            None => Err(Error::invalid(&tpath, name, "missing", "a tensor")),
+        }
+    };
+    for (name, var) in net.vars() {
+        var.set(&take(&name, var.as_tensor())?).map_err(ce)?;
+    }
+    for (name, b) in net.buffers() {
+        let x = take(&name, &b)?;
+        net.set_buffer(&name, x);
+    }
+    let test = doc
+        .test
+        .into_iter()
+        .map(|e| Eval {
+            width: e.width,
+            accuracy: e.accuracy,
+            loss: e.loss,
+            images_per_s: e.images_per_s,
+        })
+        .collect();
+    Ok(Float {
+        net,
+        norm: doc.normalization,
+        test,
+    })
 }

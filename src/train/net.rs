@@ -99,11 +99,13 @@ pub enum Mode {
     Train { momentum: f64 },
 }
 
-#[derive(Debug)]
-struct Block {
-    c1: usize,
-    c2: usize,
-    shortcut: Option<usize>,
+/// One basic block: indices into [`Net::convs`].
+#[derive(Debug, Clone, Copy)]
+pub struct Block {
+    pub c1: usize,
+    pub c2: usize,
+    /// The projection shortcut (first block of stages 2 and 3), else identity.
+    pub shortcut: Option<usize>,
 }
 
 /// The network: layers in order (`stem`, blocks, ...) and `fc`.
@@ -112,7 +114,7 @@ pub struct Net {
     pub config: NetConfig,
     /// Convolutions with their BNs, in capim's layer order (`c1`, `sc`, `c2`).
     pub convs: Vec<ConvBn>,
-    blocks: Vec<Block>,
+    pub blocks: Vec<Block>,
     /// `[classes, C3max]`.
     pub fc_weight: Var,
     /// `[classes]`.
@@ -285,27 +287,58 @@ impl Net {
     /// Logits `[batch, classes]` of `x` (`[batch, C, H, W]`, normalized) at
     /// width index `wi`.
     pub fn forward(&mut self, x: &Tensor, wi: usize, mode: Mode) -> Result<Tensor> {
+        self.run(x, wi, mode, None)
+    }
+
+    /// Every tensor capim's integer model has, in its layer order, at width
+    /// index `wi` with the running BN statistics: `stem`, per block `c1`,
+    /// the shortcut `sc` (BN output, no ReLU), `c2` (after the residual add
+    /// and ReLU), then `gap` (`[batch, C3]`, the mean) and `fc` (logits).
+    pub fn tensors(&mut self, x: &Tensor, wi: usize) -> Result<Vec<(String, Tensor)>> {
+        let mut taps = Vec::new();
+        self.run(x, wi, Mode::Eval, Some(&mut taps))?;
+        Ok(taps)
+    }
+
+    fn run(
+        &mut self,
+        x: &Tensor,
+        wi: usize,
+        mode: Mode,
+        mut taps: Option<&mut Vec<(String, Tensor)>>,
+    ) -> Result<Tensor> {
+        let mut tap = |name: &str, t: &Tensor| {
+            if let Some(v) = taps.as_deref_mut() {
+                v.push((name.to_string(), t.clone()));
+            }
+        };
         let mut h = self.conv_bn(0, x, wi, mode)?.relu()?;
+        tap(&self.convs[0].name, &h);
         for b in 0..self.blocks.len() {
-            let (c1, c2, sc) = (
-                self.blocks[b].c1,
-                self.blocks[b].c2,
-                self.blocks[b].shortcut,
-            );
+            let Block { c1, c2, shortcut } = self.blocks[b];
             let y = self.conv_bn(c1, &h, wi, mode)?.relu()?;
-            let y = self.conv_bn(c2, &y, wi, mode)?;
-            let s = match sc {
-                Some(sc) => self.conv_bn(sc, &h, wi, mode)?,
+            tap(&self.convs[c1].name, &y);
+            let s = match shortcut {
+                Some(sc) => {
+                    let s = self.conv_bn(sc, &h, wi, mode)?;
+                    tap(&self.convs[sc].name, &s);
+                    s
+                }
                 None => h.clone(),
             };
+            let y = self.conv_bn(c2, &y, wi, mode)?;
             h = (y + s)?.relu()?;
+            tap(&self.convs[c2].name, &h);
         }
         let c3 = self.config.stage_channels(wi)[2];
         let pooled = h.mean((2, 3))?; // [batch, c3]
+        tap("gap", &pooled);
         let w = self.fc_weight.as_tensor().narrow(1, 0, c3)?;
-        pooled
+        let logits = pooled
             .matmul(&w.t()?)?
-            .broadcast_add(self.fc_bias.as_tensor())
+            .broadcast_add(self.fc_bias.as_tensor())?;
+        tap("fc", &logits);
+        Ok(logits)
     }
 }
 

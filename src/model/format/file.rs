@@ -1,6 +1,7 @@
 //! The JSON file form of a model: serde structs with `deny_unknown_fields`,
 //! and the conversion from a [`Model`].
 
+use crate::model::meta::{Evaluation, Preprocess};
 use crate::model::{FORMAT, Model, Op};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -15,6 +16,10 @@ pub(in crate::model) struct ModelFile {
     /// Weights file, relative to the JSON's directory.
     pub weights: String,
     pub layers: Vec<LayerFile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preprocess: Option<Preprocess>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluation: Option<Evaluation>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -150,5 +155,7 @@ pub(in crate::model) fn to_file(m: &Model, weights: &str) -> ModelFile {
                 },
             })
             .collect(),
+        preprocess: m.preprocess.clone(),
+        evaluation: m.evaluation.clone(),
     }
 }

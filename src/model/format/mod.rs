@@ -133,6 +133,8 @@ fn build(file: ModelFile, st: &[u8], origin: &Path, weights_file: &Path) -> Resu
             signed: file.input.signed,
         },
         layers: Vec::with_capacity(file.layers.len()),
+        preprocess: file.preprocess,
+        evaluation: file.evaluation,
     };
     if file.format != FORMAT {
         return Err(Error::invalid(
@@ -225,6 +227,7 @@ fn build(file: ModelFile, st: &[u8], origin: &Path, weights_file: &Path) -> Resu
         maps.entry(model.layers[i].name.clone()).or_insert(out_hw);
     }
     validate::structure(&model, origin)?;
+    validate::meta(&model, origin)?;
     safetensors::read_weights(&mut model, st, weights_file, n_widths)?;
     validate::values(&model, weights_file)?;
     Ok(model)

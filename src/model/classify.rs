@@ -1,0 +1,77 @@
+//! Classification through the integer reference: a trained model's
+//! preprocessing table, every layer exactly as DESIGN.md §1, the class of
+//! the largest raw logit.
+
+use super::{Model, Tensor, reference};
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use rayon::prelude::*;
+
+/// The class predicted from raw logits: the largest, the lowest index on a
+/// tie.
+pub fn argmax(logits: &[i64]) -> usize {
+    let mut best = 0;
+    for (i, &v) in logits.iter().enumerate() {
+        if v > logits[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Predicted class of every image of `ds` at the width indices `widths`
+/// of `model` (`[widths entry][image]`), through the reference; `tick` is called once per
+/// image done (from worker threads).
+pub fn predict(
+    model: &Model,
+    ds: &Dataset,
+    widths: &[usize],
+    tick: &(dyn Fn() + Sync),
+) -> Result<Vec<Vec<usize>>> {
+    let pre = model.preprocess.as_ref().ok_or_else(|| {
+        Error::invalid(
+            &model.path,
+            "preprocess",
+            "(missing)",
+            "a trained model with its input preprocessing table",
+        )
+    })?;
+    if [ds.channels, ds.height, ds.width] != pre.raw {
+        return Err(Error::invalid(
+            "images",
+            "shape",
+            format!("{}x{}x{}", ds.channels, ds.height, ds.width),
+            format!("{:?}, the model's raw input (preprocess.raw)", pre.raw),
+        ));
+    }
+    let last = model.layers.len() - 1;
+    let out: Vec<Vec<usize>> = (0..ds.n)
+        .into_par_iter()
+        .map(|i| {
+            let x: Tensor = pre.apply(ds.image(i));
+            let r = widths
+                .iter()
+                .map(|&wi| {
+                    let t = reference::run_all(model, wi, &x);
+                    argmax(&t[&model.layers[last].name].data.to_vec())
+                })
+                .collect();
+            tick();
+            r
+        })
+        .collect();
+    // transpose to [width][image]
+    Ok((0..widths.len())
+        .map(|k| out.iter().map(|r| r[k]).collect())
+        .collect())
+}
+
+/// Fraction of `pred` equal to the labels of `ds`.
+pub fn accuracy(pred: &[usize], ds: &Dataset) -> f64 {
+    let ok = pred
+        .iter()
+        .zip(&ds.labels)
+        .filter(|(p, l)| **p == **l as usize)
+        .count();
+    ok as f64 / pred.len().max(1) as f64
+}
