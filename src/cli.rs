@@ -152,6 +152,13 @@ pub struct VerifyArgs {
     /// Simulations run side by side; default: one per CPU core, at most 4 (1 with --trace).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub jobs: Option<u32>,
+    /// Real Fashion-MNIST test images per width (the first N of the test set,
+    /// through the model's preprocessing table) for a trained model; default 20, 0 for none.
+    #[arg(long)]
+    pub test_images: Option<usize>,
+    /// Directory of the Fashion-MNIST IDX files; default: $CAPIM_FASHION_MNIST or /usr/share/datasets/fashion-mnist.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

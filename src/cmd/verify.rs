@@ -2,10 +2,14 @@
 //! Verilator, co-simulate every layer at every width, compare bit-exactly.
 
 use crate::cli::VerifyArgs;
+use crate::data::fashion_mnist::{self, Split};
 use crate::emit::{self, OutDir};
 use crate::error::Result;
 use crate::verify::{self, Options};
 use std::time::Instant;
+
+/// Real test images per width for a trained model, unless `--test-images`.
+const DEFAULT_TEST_IMAGES: usize = 20;
 
 pub fn run(a: VerifyArgs) -> Result<()> {
     let t0 = Instant::now();
@@ -54,7 +58,28 @@ pub fn run(a: VerifyArgs) -> Result<()> {
         })?),
         None => None,
     };
+    // real images for a trained model
+    let n_real = match (a.test_images, design.model.preprocess.is_some()) {
+        (Some(n), false) if n > 0 => {
+            return Err(crate::Error::invalid(
+                &design.model.path,
+                "--test-images",
+                n,
+                "0 for this model: it carries no preprocessing table (not a trained model)",
+            ));
+        }
+        (n, true) => n.unwrap_or(DEFAULT_TEST_IMAGES),
+        _ => 0,
+    };
+    let labelled = if n_real > 0 {
+        let dir = super::train::data_dir(a.data.clone(), "capim verify")?;
+        let ds = fashion_mnist::load(&dir, Split::Test)?;
+        verify::dataset_stimuli(&design.model, &ds, "Fashion-MNIST test image", n_real)?
+    } else {
+        Vec::new()
+    };
     let opts = Options {
+        labelled,
         widths,
         seed: a.seed,
         images: a.images,
@@ -115,6 +140,15 @@ pub fn run(a: VerifyArgs) -> Result<()> {
             .collect::<Vec<_>>()
             .join(" -> ")
     );
+    for c in &rep.classified {
+        println!(
+            "  width {}: {} real test images, RTL classes = reference classes, {} correct ({:.1} %)",
+            c.width,
+            c.images,
+            c.correct,
+            100.0 * c.correct as f64 / c.images.max(1) as f64
+        );
+    }
     for p in &rep.dumps {
         println!("  wrote {}", p.display());
     }

@@ -8,6 +8,7 @@ use crate::cosim::Sim;
 use crate::cost::{layer_cycles, layer_ops};
 use crate::emit::Design;
 use crate::error::{Error, Result};
+use crate::model::classify::argmax;
 use crate::model::{Tensor, reference};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -34,7 +35,10 @@ pub struct Mismatch {
 }
 
 pub enum Outcome {
-    Ok(Vec<LayerRun>, u64, u64),
+    /// Per-layer figures, outputs compared, cycles, and for a run that
+    /// ended with the model's last layer the class of its largest output
+    /// `(RTL, reference)` (see [`crate::model::classify::argmax`]).
+    Ok(Vec<LayerRun>, u64, u64, Option<(usize, usize)>),
     Mismatch(Mismatch),
     /// Verification failed for another reason (hang, cycle model, gating).
     Failed(String),
@@ -74,10 +78,14 @@ pub fn run_range(
         )));
     }
     let mut compared = 0;
-    for l in &model.layers[first..=last] {
+    let mut class = None;
+    for (li, l) in model.layers.iter().enumerate().take(last + 1).skip(first) {
         let region = lay.tensor(&l.name).expect("layer region");
         let want = &reference[&l.name];
         let got = read_tensor(sim, region, want.c, n)?;
+        if li == model.layers.len() - 1 {
+            class = Some((argmax(&got), argmax(&want.data.to_vec())));
+        }
         if let Some(m) = first_mismatch(want, &got) {
             let how = if first == last { "" } else { ", whole network" };
             return Ok(Outcome::Mismatch(Mismatch {
@@ -127,7 +135,7 @@ pub fn run_range(
     } else {
         Vec::new()
     };
-    Ok(Outcome::Ok(runs, compared, hw_cycles))
+    Ok(Outcome::Ok(runs, compared, hw_cycles, class))
 }
 
 /// Runs one stimulus at width `wi`: layer by layer (one start each) or the
@@ -146,18 +154,19 @@ pub fn run_stimulus(
     if !per_layer {
         return run_range(sim, d, wi, stim, &reference, (0, last));
     }
-    let (mut runs, mut compared, mut cycles) = (Vec::new(), 0, 0);
+    let (mut runs, mut compared, mut cycles, mut class) = (Vec::new(), 0, 0, None);
     for li in 0..=last {
         match run_range(sim, d, wi, stim, &reference, (li, li))? {
-            Outcome::Ok(r, c, y) => {
+            Outcome::Ok(r, c, y, k) => {
                 runs.extend(r);
                 compared += c;
                 cycles += y;
+                class = class.or(k);
             }
             other => return Ok(other),
         }
     }
-    Ok(Outcome::Ok(runs, compared, cycles))
+    Ok(Outcome::Ok(runs, compared, cycles, class))
 }
 
 /// The weight rows of every sub-array must still equal its image (as read

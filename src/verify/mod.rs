@@ -12,7 +12,7 @@ pub mod host;
 pub mod plan;
 
 pub use check::{LayerRun, Mismatch};
-pub use plan::{Stimulus, cycle_bound, stimuli, switch_sequence};
+pub use plan::{Stimulus, cycle_bound, dataset_stimuli, stimuli, switch_sequence};
 
 use crate::cosim::{self, Sim};
 use crate::emit::Design;
@@ -37,6 +37,9 @@ pub struct Options {
     pub dump_layer: Option<usize>,
     /// Simulations run side by side (processes); 1 with a waveform.
     pub jobs: usize,
+    /// Labelled real images run at every width besides the random ones
+    /// ([`plan::dataset_stimuli`]); their classes are compared and counted.
+    pub labelled: Vec<Stimulus>,
 }
 
 /// Every width of the model, seed 1, two random images per width (plus the
@@ -51,6 +54,7 @@ impl Default for Options {
             trace: None,
             dump_layer: None,
             jobs: default_jobs(),
+            labelled: Vec::new(),
         }
     }
 }
@@ -86,6 +90,17 @@ pub struct Report {
     pub switch_sequence: Vec<f64>,
     /// NPY files written by `--dump-layer`.
     pub dumps: Vec<PathBuf>,
+    /// Per verified width, the labelled images' classes (empty without).
+    pub classified: Vec<Classified>,
+}
+
+/// The labelled images of one width: the RTL's class of every one equals
+/// the reference's (checked), and how many equal the label.
+#[derive(Debug, Clone)]
+pub struct Classified {
+    pub width: f64,
+    pub images: usize,
+    pub correct: usize,
 }
 
 /// Builds the RTL of `d.out` with Verilator and verifies it.
@@ -107,7 +122,8 @@ pub fn verify(d: &Design, opts: &Options) -> Result<Report> {
     } else {
         opts.widths.clone()
     };
-    let stims = stimuli(&d.model, opts.seed, opts.images);
+    let mut stims = stimuli(&d.model, opts.seed, opts.images);
+    stims.extend(opts.labelled.iter().cloned());
     let t = Instant::now();
     let trace = match &opts.trace {
         Some(p) => Some(std::path::absolute(p).map_err(|e| Error::io(p, e))?),
@@ -164,13 +180,36 @@ pub fn verify(d: &Design, opts: &Options) -> Result<Report> {
             .map(|&wi| d.model.widths[wi])
             .collect(),
         dumps: Vec::new(),
+        classified: Vec::new(),
     };
     for (k, outcome) in done {
         let (wi, stim, mode) = plan[k];
         match outcome {
-            Outcome::Ok(runs, compared, cycles) => {
+            Outcome::Ok(runs, compared, cycles, class) => {
                 report.outputs_compared += compared;
                 report.cycles_simulated += cycles;
+                if let (Some(label), Some((rtl, reference)), true) =
+                    (stim.label, class, mode != Mode::Switch)
+                {
+                    if rtl != reference {
+                        return Err(Error::Verification(format!(
+                            "width {} ({}): the RTL classifies it as {rtl}, the reference as {reference}",
+                            d.model.widths[wi], stim.name
+                        )));
+                    }
+                    let w = d.model.widths[wi];
+                    match report.classified.iter_mut().find(|c| c.width == w) {
+                        Some(c) => {
+                            c.images += 1;
+                            c.correct += usize::from(rtl == label as usize);
+                        }
+                        None => report.classified.push(Classified {
+                            width: w,
+                            images: 1,
+                            correct: usize::from(rtl == label as usize),
+                        }),
+                    }
+                }
                 if mode == Mode::PerLayer {
                     report.widths.push(WidthReport {
                         index: wi,

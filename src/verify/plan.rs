@@ -2,6 +2,8 @@
 //! (per width: the first image layer by layer, the others whole-network;
 //! then the width-switching sequence) and the cycle bound of a run.
 
+use crate::data::Dataset;
+use crate::error::{Error, Result};
 use crate::model::{Model, Tensor};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -11,6 +13,8 @@ use rand_chacha::ChaCha8Rng;
 pub struct Stimulus {
     pub name: String,
     pub input: Tensor,
+    /// The true class of a real image (a labelled data set).
+    pub label: Option<u8>,
 }
 
 /// Stimulus for one width: `images` seeded random images plus edge cases
@@ -27,6 +31,7 @@ pub fn stimuli(model: &Model, seed: u64, images: usize) -> Vec<Stimulus> {
     let mk = |name: String, data: Vec<i64>| Stimulus {
         name,
         input: Tensor::new(inp.channels, inp.height, inp.width, data),
+        label: None,
     };
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut v: Vec<Stimulus> = (0..images)
@@ -41,6 +46,34 @@ pub fn stimuli(model: &Model, seed: u64, images: usize) -> Vec<Stimulus> {
         v.push(mk("all minimum".into(), vec![lo; len]));
     }
     v
+}
+
+/// The first `n` images of a labelled set `ds` (`what` names it), each
+/// through the model's preprocessing table.
+pub fn dataset_stimuli(model: &Model, ds: &Dataset, what: &str, n: usize) -> Result<Vec<Stimulus>> {
+    let pre = model.preprocess.as_ref().ok_or_else(|| {
+        Error::invalid(
+            &model.path,
+            "preprocess",
+            "(missing)",
+            "a trained model with its input preprocessing table, to run real images",
+        )
+    })?;
+    if [ds.channels, ds.height, ds.width] != pre.raw {
+        return Err(Error::invalid(
+            what,
+            "shape",
+            format!("{}x{}x{} images", ds.channels, ds.height, ds.width),
+            format!("{:?}, the model's raw input (preprocess.raw)", pre.raw),
+        ));
+    }
+    Ok((0..n.min(ds.n))
+        .map(|i| Stimulus {
+            name: format!("{what} #{i} (label {})", ds.labels[i]),
+            input: pre.apply(ds.image(i)),
+            label: Some(ds.labels[i]),
+        })
+        .collect())
 }
 
 /// How one stimulus is run.
