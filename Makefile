@@ -6,6 +6,8 @@
 #   make bench    gen time, cost model per width, Verilator build and simulation speed
 #   make fuzz     fuzz the configuration, model and NPY readers (CAPIM_FUZZ_SECS per target, default 60)
 #   make data     install the Fashion-MNIST files (Debian package dataset-fashion-mnist) if missing
+#   make train    train, quantize and evaluate the shipped CA-DNN and its separately trained
+#                 baselines from scratch (hours on 2 cores; resumes from the checkpoints in train-out/)
 
 CARGO ?= cargo
 CAPIM := target/release/capim
@@ -50,9 +52,34 @@ data:
 build:
 	$(CARGO) build --release
 
-verify: tools build
+# The shipped trained CA-DNN (Fashion-MNIST), 8- and 16-bit.
+FMNIST := models/fmnist-resnet8
+
+verify: tools data build
 	$(CAPIM) verify --out rtl-out
 	$(CAPIM) verify --precision 16 --out rtl-out-16
+	$(CAPIM) verify --model $(FMNIST)-i8.json --out rtl-out-fmnist
+	$(CAPIM) verify --model $(FMNIST)-i16.json --precision 16 --out rtl-out-fmnist-16
+
+# make train: the CA-DNN (sandwich rule, in-place distillation), one separately
+# trained model per width (same recipe and epochs), each quantized to 8 and 16
+# bits with its integer accuracy measured on the whole test set, and the table.
+TRAIN_OUT ?= train-out
+TRAIN_FLAGS ?= --depth 8 --epochs 8 --seed 1
+WIDTHS := 0.25 0.5 0.75 1
+.PHONY: train
+train: data build
+	$(CAPIM) train $(TRAIN_FLAGS) --resume --out $(TRAIN_OUT)/cadnn
+	$(CAPIM) train $(TRAIN_FLAGS) --resume --baseline --out $(TRAIN_OUT)/baseline
+	$(CAPIM) quantize --float $(TRAIN_OUT)/cadnn --precision 8 --out $(FMNIST)-i8.json
+	$(CAPIM) quantize --float $(TRAIN_OUT)/cadnn --precision 16 --out $(FMNIST)-i16.json
+	for w in $(WIDTHS); do for n in 8 16; do \
+	  $(CAPIM) quantize --float $(TRAIN_OUT)/baseline/baseline-w$$w --precision $$n \
+	    --out $(TRAIN_OUT)/baseline/w$$w-i$$n.json || exit 1; done; done
+	cp $(TRAIN_OUT)/cadnn/train_log.jsonl $(FMNIST)-train_log.jsonl
+	$(CAPIM) model accuracy --cadnn $(FMNIST)-i8.json,$(FMNIST)-i16.json \
+	  $(foreach w,$(WIDTHS),$(foreach n,8 16,--separate $(w)=$(TRAIN_OUT)/baseline/w$(w)-i$(n).json)) \
+	  --out $(FMNIST)-accuracy.md
 
 rtl: build
 	$(CAPIM) gen --out rtl-out

@@ -195,6 +195,23 @@ pub struct RunArgs {
 pub enum ModelCommand {
     /// Write a deterministic synthetic quantized CA-DNN.
     Synth(SynthArgs),
+    /// The accuracy table of a trained CA-DNN against separately trained
+    /// models: width x {float, int8, int16} x {CA-DNN, separate}.
+    Accuracy(AccuracyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AccuracyArgs {
+    /// The CA-DNN's quantized models (8- and 16-bit), from `capim quantize`.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub cadnn: Vec<PathBuf>,
+    /// A separately trained model of one width, as WIDTH=MODEL.json (repeat
+    /// for each width and precision).
+    #[arg(long)]
+    pub separate: Vec<String>,
+    /// Also write the table (Markdown) to this file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

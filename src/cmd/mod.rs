@@ -24,6 +24,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Lint(a) => lint::run(a),
         Command::Run(a) => run::run(a),
         Command::Model(ModelCommand::Synth(a)) => model::synth(a),
+        Command::Model(ModelCommand::Accuracy(a)) => model::accuracy(a),
         Command::Train(a) => train::run(a),
         Command::Quantize(a) => quantize::run(a),
         Command::Classify(a) => classify::run(a),
