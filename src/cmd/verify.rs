@@ -11,6 +11,22 @@ use std::time::Instant;
 /// Real test images per width for a trained model, unless `--test-images`.
 const DEFAULT_TEST_IMAGES: usize = 20;
 
+/// Real test images per width: `--test-images` (default
+/// [`DEFAULT_TEST_IMAGES`]) for a model with a preprocessing table, 0 for
+/// one without (asking for some is an error).
+fn real_images(a: &VerifyArgs, model: &crate::model::Model) -> Result<usize> {
+    match (a.test_images, model.preprocess.is_some()) {
+        (Some(n), false) if n > 0 => Err(crate::Error::invalid(
+            &model.path,
+            "--test-images",
+            n,
+            "0 for this model: it carries no preprocessing table (not a trained model)",
+        )),
+        (n, true) => Ok(n.unwrap_or(DEFAULT_TEST_IMAGES)),
+        _ => Ok(0),
+    }
+}
+
 pub fn run(a: VerifyArgs) -> Result<()> {
     let t0 = Instant::now();
     // Bad arguments are found before anything is generated or simulated.
@@ -27,6 +43,7 @@ pub fn run(a: VerifyArgs) -> Result<()> {
             for w in &a.widths {
                 model.width_index_as(w, "--widths")?;
             }
+            real_images(&a, &model)?;
             crate::tools::require_tool("verilator")?;
             let g = emit::generate(&cfg, &model)?;
             OutDir::write(&g, &a.out)?
@@ -58,19 +75,7 @@ pub fn run(a: VerifyArgs) -> Result<()> {
         })?),
         None => None,
     };
-    // real images for a trained model
-    let n_real = match (a.test_images, design.model.preprocess.is_some()) {
-        (Some(n), false) if n > 0 => {
-            return Err(crate::Error::invalid(
-                &design.model.path,
-                "--test-images",
-                n,
-                "0 for this model: it carries no preprocessing table (not a trained model)",
-            ));
-        }
-        (n, true) => n.unwrap_or(DEFAULT_TEST_IMAGES),
-        _ => 0,
-    };
+    let n_real = real_images(&a, &design.model)?;
     let labelled = if n_real > 0 {
         let dir = super::train::data_dir(a.data.clone(), "capim verify")?;
         let ds = fashion_mnist::load(&dir, Split::Test)?;
