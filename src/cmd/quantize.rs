@@ -80,6 +80,18 @@ pub fn run(a: QuantizeArgs) -> Result<()> {
             eprintln!("  {l} width {w} channel {c}");
         }
     }
+    let narrowed: Vec<String> = summary
+        .ranges
+        .iter()
+        .filter(|r| r.3)
+        .map(|(l, o, w, _)| format!("{l} (output {o} bits, weights {} bits)", w + 1))
+        .collect();
+    if !narrowed.is_empty() {
+        eprintln!(
+            "capim quantize: ranges narrowed where a residual shares the shift: {}",
+            narrowed.join(", ")
+        );
+    }
     // float accuracy on the same images
     let nw = fl.net.config.widths.len();
     let mut float_acc = Vec::new();
