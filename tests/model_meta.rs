@@ -5,7 +5,7 @@
 
 use capim::model::Model;
 use capim::model::classify::argmax;
-use capim::model::meta::{Evaluation, Preprocess};
+use capim::model::{Evaluation, Preprocess};
 use std::path::Path;
 use std::process::{Command, Output};
 

@@ -2,10 +2,32 @@
 //! preprocessing table, every layer exactly as DESIGN.md §1, the class of
 //! the largest raw logit.
 
-use super::{Model, Tensor, reference};
+use super::{Model, Preprocess, Tensor, reference};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use rayon::prelude::*;
+
+impl Preprocess {
+    /// The input tensor of one raw image (`raw` pixels, `C x H x W`).
+    /// `image.len()` must equal the product of `raw` (checked by callers
+    /// against the dataset's shape first).
+    pub fn apply(&self, image: &[u8]) -> Tensor {
+        let [c, h, w] = self.raw;
+        let [t, b, l, r] = self.pad;
+        let (ho, wo) = (h + t + b, w + l + r);
+        assert_eq!(image.len(), c * h * w, "raw image of {c}x{h}x{w} pixels");
+        let mut data = vec![self.pad_value; c * ho * wo];
+        for ch in 0..c {
+            for y in 0..h {
+                for x in 0..w {
+                    let p = image[(ch * h + y) * w + x];
+                    data[(ch * ho + y + t) * wo + x + l] = self.table[ch][p as usize];
+                }
+            }
+        }
+        Tensor::new(c, ho, wo, data)
+    }
+}
 
 /// The class predicted from raw logits: the largest, the lowest index on a
 /// tie.

@@ -29,7 +29,6 @@
 
 pub mod classify;
 mod format;
-pub mod meta;
 pub mod npy;
 pub mod reference;
 pub mod synth;
@@ -69,9 +68,52 @@ pub struct Model {
     pub input: InputSpec,
     pub layers: Vec<Layer>,
     /// How a raw image becomes the input tensor (trained models only).
-    pub preprocess: Option<meta::Preprocess>,
+    pub preprocess: Option<Preprocess>,
     /// Accuracy measured with the integer reference (trained models only).
-    pub evaluation: Option<meta::Evaluation>,
+    pub evaluation: Option<Evaluation>,
+}
+
+/// From raw 8-bit pixels to the input tensor, exactly: for channel `c` and
+/// pixel value `p` (0..=255) the input integer is `table[c][p]`; the raw
+/// `raw[1] x raw[2]` image is then framed by `pad` (`[top, bottom, left,
+/// right]`) rows and columns of `pad_value`. `formula`, `mean`, `std` and
+/// `scale` record how the table was made; the table alone is normative.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Preprocess {
+    /// The raw image: channels, height, width (pixels `u8`, `C x H x W`
+    /// row-major, as in the IDX and CIFAR-10 files).
+    pub raw: [usize; 3],
+    /// Rows and columns added around the raw image: top, bottom, left, right.
+    pub pad: [usize; 4],
+    /// The input integer of a padding position.
+    pub pad_value: i64,
+    /// How `table` was computed, in words.
+    pub formula: String,
+    /// Per channel: the normalization mean (of `p / 255`).
+    pub mean: Vec<f64>,
+    /// Per channel: the normalization standard deviation (of `p / 255`).
+    pub std: Vec<f64>,
+    /// Per channel: the value of one input step (normalized units).
+    pub scale: Vec<f64>,
+    /// Per channel, 256 entries: pixel value to input integer.
+    pub table: Vec<Vec<i64>>,
+}
+
+/// Accuracy of the integer model on a labelled set, measured by capim's
+/// reference (DESIGN.md §1), per width, beside the float network's.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Evaluation {
+    /// The labelled set, e.g. the Fashion-MNIST test files.
+    pub dataset: String,
+    /// Images evaluated (all of the set).
+    pub images: usize,
+    /// Integer model (this file), per width: fraction of correct top-1
+    /// predictions (the lowest class index wins a tie of logits).
+    pub accuracy: Vec<f64>,
+    /// The float network it was quantized from, per width, same images.
+    pub float_accuracy: Vec<f64>,
 }
 
 /// The network input tensor.

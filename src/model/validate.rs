@@ -4,8 +4,8 @@
 //! weights file and a tensor such as `conv1.mult[0][3]`).
 
 use super::{
-    ACC_BITS, INPUT, Layer, MAX_DIM, MAX_ELEMS, MAX_SHIFT, MULT_LIMIT, Model, Op, Residual,
-    WIDTH_TOL,
+    ACC_BITS, Evaluation, INPUT, Layer, MAX_DIM, MAX_ELEMS, MAX_SHIFT, MULT_LIMIT, Model, Op,
+    Preprocess, Residual, WIDTH_TOL,
 };
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
@@ -772,4 +772,123 @@ pub(super) fn values(m: &Model, file: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+impl Preprocess {
+    /// The consistency rules: one 256-entry table per input channel, every
+    /// entry and the padding value inside the input's range, raw size plus
+    /// padding equal to the input size, the recorded constants per channel.
+    pub(super) fn validate(&self, m: &Model, origin: &Path) -> Result<()> {
+        let c = m.input.channels;
+        let [rc, rh, rw] = self.raw;
+        let [t, b, l, r] = self.pad;
+        let padded = [rc, rh + t + b, rw + l + r];
+        let want = [c, m.input.height, m.input.width];
+        if padded != want {
+            return Err(Error::invalid(
+                origin,
+                "preprocess.raw",
+                format!("{rc}x{rh}x{rw} padded by {:?} = {padded:?}", self.pad),
+                format!("raw size plus padding equal to the input, {want:?}"),
+            ));
+        }
+        let (lo, hi) = if m.input.signed {
+            (
+                -(1i64 << (m.precision - 1)),
+                (1i64 << (m.precision - 1)) - 1,
+            )
+        } else {
+            (0, (1i64 << m.precision) - 1)
+        };
+        let range = format!(
+            "an input integer in {lo}..={hi} (precision {})",
+            m.precision
+        );
+        if !(lo..=hi).contains(&self.pad_value) {
+            return Err(Error::invalid(
+                origin,
+                "preprocess.pad_value",
+                self.pad_value,
+                range,
+            ));
+        }
+        for (key, n) in [
+            ("mean", self.mean.len()),
+            ("std", self.std.len()),
+            ("scale", self.scale.len()),
+            ("table", self.table.len()),
+        ] {
+            if n != c {
+                return Err(Error::invalid(
+                    origin,
+                    format!("preprocess.{key}"),
+                    format!("{n} entries"),
+                    format!("one per input channel ({c})"),
+                ));
+            }
+        }
+        for (ch, row) in self.table.iter().enumerate() {
+            if row.len() != 256 {
+                return Err(Error::invalid(
+                    origin,
+                    format!("preprocess.table[{ch}]"),
+                    format!("{} entries", row.len()),
+                    "256 entries, one per pixel value 0..=255",
+                ));
+            }
+            if let Some((p, v)) = row
+                .iter()
+                .enumerate()
+                .find(|(_, v)| !(lo..=hi).contains(*v))
+            {
+                return Err(Error::invalid(
+                    origin,
+                    format!("preprocess.table[{ch}][{p}]"),
+                    v,
+                    range,
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Evaluation {
+    /// One accuracy per width, each in `0..=1`, on at least one image.
+    pub(super) fn validate(&self, m: &Model, origin: &Path) -> Result<()> {
+        if self.images == 0 {
+            return Err(Error::invalid(
+                origin,
+                "evaluation.images",
+                0,
+                "the number of images evaluated, at least 1",
+            ));
+        }
+        for (key, v) in [
+            ("accuracy", &self.accuracy),
+            ("float_accuracy", &self.float_accuracy),
+        ] {
+            if v.len() != m.widths.len() {
+                return Err(Error::invalid(
+                    origin,
+                    format!("evaluation.{key}"),
+                    format!("{} entries", v.len()),
+                    format!("one per width ({})", m.widths.len()),
+                ));
+            }
+            if let Some((i, a)) = v
+                .iter()
+                .enumerate()
+                .find(|(_, a)| !(0.0..=1.0).contains(*a))
+            {
+                return Err(Error::invalid(
+                    origin,
+                    format!("evaluation.{key}[{i}]"),
+                    a,
+                    "a fraction of correct predictions in 0..=1",
+                ));
+            }
+        }
+        Ok(())
+    }
 }

@@ -50,10 +50,10 @@ use super::net::{Block, ConvBn, Net, NetConfig};
 use super::{Batcher, Normalization, ce};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::model::meta::{Evaluation, Preprocess};
 use crate::model::{
     ACC_BITS, INPUT, InputSpec, Layer, MAX_SHIFT, MULT_LIMIT, Model, Op, Requant, Residual,
 };
+use crate::model::{Evaluation, Preprocess};
 use candle_core::Tensor;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

@@ -1,7 +1,7 @@
 //! The JSON file form of a model: serde structs with `deny_unknown_fields`,
 //! and the conversion from a [`Model`].
 
-use crate::model::meta::{Evaluation, Preprocess};
+use crate::model::{Evaluation, Preprocess};
 use crate::model::{FORMAT, Model, Op};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
