@@ -114,6 +114,35 @@ fn default_resnet20_is_bit_exact_at_every_width() {
     assert!(t.contains("1 -> 0.25 -> 0.75 -> 0.5 -> 1"), "{t}");
 }
 
+/// The shipped trained CA-DNN (8-bit): real Fashion-MNIST test images
+/// through the RTL at every width, classes equal to the reference's.
+#[test]
+fn trained_cadnn_classifies_real_images_as_the_reference() {
+    if capim::data::fashion_mnist::default_dir().is_none() {
+        eprintln!("Fashion-MNIST not installed; skipped");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("rtl");
+    let o = capim(&[
+        "verify",
+        "--model",
+        "models/fmnist-resnet8-i8.json",
+        "--images",
+        "0",
+        "--test-images",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    expect_code(&o, 0);
+    let t = text(&o);
+    for w in ["0.25", "0.5", "0.75", "1"] {
+        let line = format!("width {w}: 3 real test images, RTL classes = reference classes");
+        assert!(t.contains(&line), "{line} not in {t}");
+    }
+}
+
 #[test]
 fn verify_from_rechecks_a_directory_as_it_is() {
     let tmp = tempfile::tempdir().unwrap();
