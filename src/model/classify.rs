@@ -41,6 +41,28 @@ pub fn argmax(logits: &[i64]) -> usize {
     best
 }
 
+/// The model's preprocessing, checked against the images of `ds` (`what`
+/// names them in messages): a trained model whose raw input is their size.
+pub fn preprocess_for<'m>(model: &'m Model, ds: &Dataset, what: &str) -> Result<&'m Preprocess> {
+    let pre = model.preprocess.as_ref().ok_or_else(|| {
+        Error::invalid(
+            &model.path,
+            "preprocess",
+            "(missing)",
+            "a trained model with its input preprocessing table, to run real images",
+        )
+    })?;
+    if [ds.channels, ds.height, ds.width] != pre.raw {
+        return Err(Error::invalid(
+            what,
+            "shape",
+            format!("{}x{}x{} images", ds.channels, ds.height, ds.width),
+            format!("{:?}, the model's raw input (preprocess.raw)", pre.raw),
+        ));
+    }
+    Ok(pre)
+}
+
 /// Predicted class of every image of `ds` at the width indices `widths`
 /// of `model` (`[widths entry][image]`), through the reference; `tick` is called once per
 /// image done (from worker threads).
@@ -50,22 +72,7 @@ pub fn predict(
     widths: &[usize],
     tick: &(dyn Fn() + Sync),
 ) -> Result<Vec<Vec<usize>>> {
-    let pre = model.preprocess.as_ref().ok_or_else(|| {
-        Error::invalid(
-            &model.path,
-            "preprocess",
-            "(missing)",
-            "a trained model with its input preprocessing table",
-        )
-    })?;
-    if [ds.channels, ds.height, ds.width] != pre.raw {
-        return Err(Error::invalid(
-            "images",
-            "shape",
-            format!("{}x{}x{}", ds.channels, ds.height, ds.width),
-            format!("{:?}, the model's raw input (preprocess.raw)", pre.raw),
-        ));
-    }
+    let pre = preprocess_for(model, ds, "images")?;
     let last = model.layers.len() - 1;
     let out: Vec<Vec<usize>> = (0..ds.n)
         .into_par_iter()

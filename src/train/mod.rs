@@ -533,6 +533,26 @@ fn save_checkpoint(dir: &Path, net: &Net, opt: &AdamW, meta: &CheckpointMeta) ->
     fsio::write_file(&dir.join(CKPT_JSON), &json)
 }
 
+/// Tensor `name` of the safetensors file `path` (loaded into `t`), which
+/// must have the dtype and shape of `like`.
+fn take_tensor(
+    t: &mut HashMap<String, Tensor>,
+    path: &Path,
+    name: &str,
+    like: &Tensor,
+) -> Result<Tensor> {
+    match t.remove(name) {
+        Some(x) if x.dims() == like.dims() && x.dtype() == like.dtype() => Ok(x),
+        Some(x) => Err(Error::invalid(
+            path,
+            name,
+            format!("{:?} {:?}", x.dtype(), x.dims()),
+            format!("{:?} {:?}", like.dtype(), like.dims()),
+        )),
+        None => Err(Error::invalid(path, name, "missing", "a tensor")),
+    }
+}
+
 fn load_checkpoint(dir: &Path, net: &mut Net, opt: &mut AdamW) -> Result<CheckpointMeta> {
     let jpath = dir.join(CKPT_JSON);
     let bytes = fsio::read_bounded(&jpath, fsio::MAX_MODEL_JSON_BYTES, "a training checkpoint")?;
@@ -545,18 +565,7 @@ fn load_checkpoint(dir: &Path, net: &mut Net, opt: &mut AdamW) -> Result<Checkpo
     let bytes = fsio::read_bounded(&tpath, fsio::MAX_WEIGHTS_BYTES, "checkpoint tensors")?;
     let mut t = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
         .map_err(|e| Error::invalid(&tpath, "(file)", e, "a safetensors file"))?;
-    let mut take = |name: &str, like: &Tensor| -> Result<Tensor> {
-        match t.remove(name) {
-            Some(x) if x.dims() == like.dims() && x.dtype() == like.dtype() => Ok(x),
-            Some(x) => Err(Error::invalid(
-                &tpath,
-                name,
-                format!("{:?} {:?}", x.dtype(), x.dims()),
-                format!("{:?} {:?}", like.dtype(), like.dims()),
-            )),
-            None => Err(Error::invalid(&tpath, name, "missing", "a tensor")),
-        }
-    };
+    let mut take = |name: &str, like: &Tensor| take_tensor(&mut t, &tpath, name, like);
     let vars = net.vars();
     for ((name, var), (_, m, v)) in vars.iter().zip(opt.state.iter_mut()) {
         var.set(&take(name, var.as_tensor())?).map_err(ce)?;
@@ -931,18 +940,7 @@ pub fn load_float(dir: &Path) -> Result<Float> {
     let bytes = fsio::read_bounded(&tpath, fsio::MAX_WEIGHTS_BYTES, "float weights")?;
     let mut t = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
         .map_err(|e| Error::invalid(&tpath, "(file)", e, "a safetensors file"))?;
-    let mut take = |name: &str, like: &Tensor| -> Result<Tensor> {
-        match t.remove(name) {
-            Some(x) if x.dims() == like.dims() && x.dtype() == like.dtype() => Ok(x),
-            Some(x) => Err(Error::invalid(
-                &tpath,
-                name,
-                format!("{:?} {:?}", x.dtype(), x.dims()),
-                format!("{:?} {:?}", like.dtype(), like.dims()),
-            )),
-            None => Err(Error::invalid(&tpath, name, "missing", "a tensor")),
-        }
-    };
+    let mut take = |name: &str, like: &Tensor| take_tensor(&mut t, &tpath, name, like);
     for (name, var) in net.vars() {
         var.set(&take(&name, var.as_tensor())?).map_err(ce)?;
     }

@@ -3,7 +3,7 @@
 //! then the width-switching sequence) and the cycle bound of a run.
 
 use crate::data::Dataset;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::{Model, Tensor};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -51,22 +51,7 @@ pub fn stimuli(model: &Model, seed: u64, images: usize) -> Vec<Stimulus> {
 /// The first `n` images of a labelled set `ds` (`what` names it), each
 /// through the model's preprocessing table.
 pub fn dataset_stimuli(model: &Model, ds: &Dataset, what: &str, n: usize) -> Result<Vec<Stimulus>> {
-    let pre = model.preprocess.as_ref().ok_or_else(|| {
-        Error::invalid(
-            &model.path,
-            "preprocess",
-            "(missing)",
-            "a trained model with its input preprocessing table, to run real images",
-        )
-    })?;
-    if [ds.channels, ds.height, ds.width] != pre.raw {
-        return Err(Error::invalid(
-            what,
-            "shape",
-            format!("{}x{}x{} images", ds.channels, ds.height, ds.width),
-            format!("{:?}, the model's raw input (preprocess.raw)", pre.raw),
-        ));
-    }
+    let pre = crate::model::classify::preprocess_for(model, ds, what)?;
     Ok((0..n.min(ds.n))
         .map(|i| Stimulus {
             name: format!("{what} #{i} (label {})", ds.labels[i]),
