@@ -1,5 +1,6 @@
 # capim -- see README.md.
-#   make verify   co-simulate the default design, ResNet-20 on 32 sub-arrays of 1024x256, 8- and 16-bit
+#   make verify   co-simulate the default design, ResNet-20 on 32 sub-arrays of 1024x256, 8- and 16-bit,
+#                 and the shipped trained CA-DNN (Fashion-MNIST) with real test images
 #   make test     the test suite (what CI runs)
 #   make lint     Verilator -Wall, Yosys and Icarus on the generated RTL
 #   make rtl      generate the default design into rtl-out/
