@@ -67,11 +67,7 @@ pub fn run(a: ClassifyArgs) -> Result<()> {
                 "width {}: accuracy {:.2} % ({} of {keep})",
                 model.widths[wi],
                 100.0 * classify::accuracy(&pred[k], &ds),
-                pred[k]
-                    .iter()
-                    .zip(&ds.labels)
-                    .filter(|(p, l)| **p == **l as usize)
-                    .count()
+                classify::correct(&pred[k], &ds)
             ),
             None => println!(
                 "width {}: predictions computed (no labels given)",

@@ -95,12 +95,15 @@ pub fn predict(
         .collect())
 }
 
-/// Fraction of `pred` equal to the labels of `ds`.
-pub fn accuracy(pred: &[usize], ds: &Dataset) -> f64 {
-    let ok = pred
-        .iter()
+/// How many of `pred` equal the labels of `ds`.
+pub fn correct(pred: &[usize], ds: &Dataset) -> usize {
+    pred.iter()
         .zip(&ds.labels)
         .filter(|(p, l)| **p == **l as usize)
-        .count();
-    ok as f64 / pred.len().max(1) as f64
+        .count()
+}
+
+/// Fraction of `pred` equal to the labels of `ds`.
+pub fn accuracy(pred: &[usize], ds: &Dataset) -> f64 {
+    correct(pred, ds) as f64 / pred.len().max(1) as f64
 }

@@ -759,14 +759,7 @@ mod tests {
             .unwrap();
         let gr = (&yr * &wts).unwrap().sum_all().unwrap().backward().unwrap();
         let close = |a: &Tensor, b: &Tensor| {
-            let d = (a - b)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let d = max_diff(a, b);
             assert!(d < 1e-4, "difference {d}");
         };
         close(&y, &yr);
@@ -779,6 +772,18 @@ mod tests {
             &bn.running_var,
             &(var.flatten_all().unwrap() * (40.0 / 39.0)).unwrap(),
         );
+    }
+
+    /// `max |a - b|`.
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
     }
 
     /// The convolution's gradients equal candle's own.
@@ -820,14 +825,7 @@ mod tests {
             let g = (&y * &wts).unwrap().sum_all().unwrap().backward().unwrap();
             let gr = (&yr * &wts).unwrap().sum_all().unwrap().backward().unwrap();
             let close = |a: &Tensor, b: &Tensor| {
-                let d = (a - b)
-                    .unwrap()
-                    .abs()
-                    .unwrap()
-                    .max_all()
-                    .unwrap()
-                    .to_scalar::<f32>()
-                    .unwrap();
+                let d = max_diff(a, b);
                 assert!(d < 1e-3, "h {h} k {k} stride {st}: difference {d}");
             };
             close(&y, &yr);

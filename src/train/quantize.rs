@@ -159,10 +159,7 @@ fn calibrate(
         for chunk in images.chunks(64) {
             let (x, _) = b.batch(chunk, None)?;
             for (name, t) in net.tensors(&x, wi).map_err(ce)? {
-                let v = t
-                    .flatten_all()
-                    .and_then(|t| t.to_vec1::<f32>())
-                    .map_err(ce)?;
+                let v = flat(&t)?;
                 let per_image = v.len() / chunk.len().max(1);
                 let total = per_image * images.len();
                 let stride = total.div_ceil(SAMPLES).max(1);
