@@ -20,38 +20,14 @@ impl ArrayConfig {
 
     /// Loads and validates a TOML configuration file.
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = crate::fsio::read_bounded(
-            path,
-            crate::fsio::MAX_CONFIG_BYTES,
-            "an array configuration",
-        )?;
-        let text = String::from_utf8(bytes).map_err(|e| {
-            let at = e.utf8_error().valid_up_to();
-            let (line, col) = line_col(&String::from_utf8_lossy(&e.as_bytes()[..at]), at);
-            Error::invalid(
-                path,
-                "encoding",
-                format!("byte {at} (line {line}, column {col})"),
-                "UTF-8 text (TOML)",
-            )
-        })?;
-        Self::parse(&text, path)
+        Self::parse(&read_toml(path, "an array configuration")?, path)
     }
 
     /// Parses and validates TOML text; `origin` names it in messages. Every
     /// error names the field as a dotted key (`subarray.rows`), the value as
     /// written and what was expected.
     pub fn parse(text: &str, origin: &Path) -> Result<Self> {
-        let table: toml::Table = toml::from_str(text).map_err(|e| {
-            let at = e.span().map(|s| s.start).unwrap_or(text.len());
-            let (line, col) = line_col(text, at);
-            Error::invalid(
-                origin,
-                key_path_at(text, at),
-                format!("line {line}, column {col}"),
-                format!("valid TOML ({})", e.message().trim().replace('\n', " ")),
-            )
-        })?;
+        let table = parse_table(text, origin)?;
         known_keys(&table, "", &["precision", "subarray", "mapping"], origin)?;
         let precision = uint(&table, "", "precision", origin)?;
         let sub = match table.get("subarray") {
@@ -101,9 +77,45 @@ impl ArrayConfig {
     }
 }
 
+/// Reads a TOML file (at most [`crate::fsio::MAX_CONFIG_BYTES`]) as UTF-8
+/// text; `what` names the kind of file in the size error.
+pub(crate) fn read_toml(path: &Path, what: &str) -> Result<String> {
+    let bytes = crate::fsio::read_bounded(path, crate::fsio::MAX_CONFIG_BYTES, what)?;
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let (line, col) = line_col(&String::from_utf8_lossy(&e.as_bytes()[..at]), at);
+        Error::invalid(
+            path,
+            "encoding",
+            format!("byte {at} (line {line}, column {col})"),
+            "UTF-8 text (TOML)",
+        )
+    })
+}
+
+/// Parses TOML text into a table; a syntax error names the line, the column
+/// and the dotted key it is in.
+pub(crate) fn parse_table(text: &str, origin: &Path) -> Result<toml::Table> {
+    toml::from_str(text).map_err(|e| {
+        let at = e.span().map(|s| s.start).unwrap_or(text.len());
+        let (line, col) = line_col(text, at);
+        Error::invalid(
+            origin,
+            key_path_at(text, at),
+            format!("line {line}, column {col}"),
+            format!("valid TOML ({})", e.message().trim().replace('\n', " ")),
+        )
+    })
+}
+
 /// Rejects a key of `table` not in `known`; `prefix` is the table's dotted
 /// path (`subarray.`).
-fn known_keys(table: &toml::Table, prefix: &str, known: &[&str], origin: &Path) -> Result<()> {
+pub(crate) fn known_keys(
+    table: &toml::Table,
+    prefix: &str,
+    known: &[&str],
+    origin: &Path,
+) -> Result<()> {
     if let Some(key) = table.keys().find(|k| !known.contains(&k.as_str())) {
         let list: Vec<String> = known.iter().map(|k| format!("`{prefix}{k}`")).collect();
         return Err(Error::invalid(

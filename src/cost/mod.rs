@@ -6,6 +6,8 @@
 //! section 9); [`table`] is the form printed for people.
 
 pub mod cycles;
+pub mod energy;
+pub mod tech;
 
 pub use cycles::{layer_cycles, layer_ops};
 
