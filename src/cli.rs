@@ -35,9 +35,35 @@ pub enum Command {
     /// Quantize a trained float network into an 8- or 16-bit capim model and
     /// measure its integer accuracy on the whole test set.
     Quantize(QuantizeArgs),
+    /// The trade-off per width: latency, energy per inference (by part),
+    /// weight and activation memory, area and accuracy, per layer too, from
+    /// a technology file; tables, JSON and SVG plots; `--sweep` over array sizes.
+    Report(ReportArgs),
     /// Classify images through the integer reference of a trained model:
     /// one line per image (index, label, class per width), then the accuracy.
     Classify(ClassifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub design: DesignArgs,
+    /// Technology file (TOML); default: the built-in SOT-MRAM 45 nm file
+    /// (configs/tech-sot-mram-45nm.toml).
+    #[arg(long)]
+    pub tech: Option<PathBuf>,
+    /// What is printed: `md` (tables), `csv` (one line per width) or `json`.
+    #[arg(long, default_value = "md", value_parser = ["md", "csv", "json"])]
+    pub format: String,
+    /// Directory to write every form into: report.md, report.json,
+    /// widths.csv, layers.csv and the SVG plots (sweep.* with --sweep).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Sweep array sizes instead: ROWSxCOLSxCOUNT, each a comma-separated
+    /// list, e.g. 512,1024x128,256x16,32,64 (the rest of the configuration
+    /// as given); marks the Pareto front over area, latency and energy.
+    #[arg(long)]
+    pub sweep: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]

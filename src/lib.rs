@@ -40,6 +40,7 @@ pub mod hw;
 pub mod layout;
 pub mod lint;
 pub mod model;
+pub mod plot;
 pub mod tools;
 pub mod train;
 pub mod verify;

@@ -123,7 +123,7 @@ fn entries(dir: &Path) -> Vec<String> {
     v
 }
 
-/// Asserts that no temporary directory of `capim gen` (`.capim-gen-*`,
+/// Asserts that no temporary directory of `capim gen` (`.capim-out-*`,
 /// `.capim-old-*`) is left in `dir`.
 #[track_caller]
 fn no_leftovers(dir: &Path) {

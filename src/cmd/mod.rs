@@ -8,6 +8,7 @@ mod lint;
 mod model;
 mod plan;
 mod quantize;
+mod report;
 mod run;
 mod train;
 mod verify;
@@ -27,6 +28,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Model(ModelCommand::Accuracy(a)) => model::accuracy(a),
         Command::Train(a) => train::run(a),
         Command::Quantize(a) => quantize::run(a),
+        Command::Report(a) => report::run(a),
         Command::Classify(a) => classify::run(a),
     }
 }

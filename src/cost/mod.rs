@@ -7,7 +7,9 @@
 
 pub mod cycles;
 pub mod energy;
+pub mod sweep;
 pub mod tech;
+pub mod tradeoff;
 
 pub use cycles::{layer_cycles, layer_ops};
 

@@ -120,50 +120,66 @@ impl OutDir {
         })
     }
 
-    /// Writes `g` into `out` atomically: every file into a temporary
-    /// directory beside `out`, then swapped into place. `out` is checked
-    /// first ([`fsio::check_target`]); an existing directory is replaced only
-    /// if `capim gen` wrote it (it has a manifest) or it is empty, and its
-    /// Verilator build directory is carried over. On any failure the
-    /// temporary directory is removed and an existing `out`, build cache
-    /// included, is left as it was.
+    /// Writes `g` into `out` atomically ([`write_dir`]); an existing
+    /// directory is replaced only if `capim gen` wrote it (it has a
+    /// manifest) or it is empty, and its Verilator build directory is
+    /// carried over.
     pub fn write(g: &Generated, out: &Path) -> Result<OutDir> {
-        fsio::check_target(out, "--out", fsio::Target::Dir)?;
-        let exists = out.is_dir();
-        if exists
-            && !out.join(MANIFEST).exists()
-            && std::fs::read_dir(out)
-                .map(|mut d| d.next().is_some())
-                .unwrap_or(false)
-        {
-            return Err(Error::invalid(
-                out,
-                "--out",
-                out.display(),
-                "an empty directory or one written by `capim gen` (it has no manifest.json; refusing to replace it)",
-            ));
-        }
-        let parent = fsio::parent_dir(out);
-        let tmp = tempfile::Builder::new()
-            .prefix(".capim-gen-")
-            .tempdir_in(&parent)
-            .map_err(|e| Error::io(&parent, e))?;
-        for (name, data) in &g.files {
-            let p = tmp.path().join(name);
-            if let Some(d) = p.parent() {
-                std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
-            }
-            std::fs::write(&p, data).map_err(|e| Error::io(&p, e))?;
-        }
-        if exists {
-            swap(tmp.path(), out, &parent)?;
-        } else {
-            std::fs::rename(tmp.path(), out).map_err(|e| Error::io(out, e))?;
-        }
-        // The temporary directory is `out` now: nothing left to remove.
-        let _ = tmp.keep();
+        write_dir(&g.files, out, MANIFEST, "capim gen")?;
         Ok(OutDir::new(out))
     }
+}
+
+/// Writes `files` (name -> contents) into the directory `out` atomically:
+/// every file into a temporary directory beside `out`, then swapped into
+/// place. `out` is checked first ([`fsio::check_target`]); an existing
+/// directory is replaced only if it is empty or has the file `marker` that
+/// `command` always writes, and its Verilator build directory is carried
+/// over. On any failure the temporary directory is removed and an existing
+/// `out`, build cache included, is left as it was.
+pub fn write_dir(
+    files: &BTreeMap<String, Vec<u8>>,
+    out: &Path,
+    marker: &str,
+    command: &str,
+) -> Result<()> {
+    fsio::check_target(out, "--out", fsio::Target::Dir)?;
+    let exists = out.is_dir();
+    if exists
+        && !out.join(marker).exists()
+        && std::fs::read_dir(out)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false)
+    {
+        return Err(Error::invalid(
+            out,
+            "--out",
+            out.display(),
+            format!(
+                "an empty directory or one written by `{command}` (it has no {marker}; refusing to replace it)"
+            ),
+        ));
+    }
+    let parent = fsio::parent_dir(out);
+    let tmp = tempfile::Builder::new()
+        .prefix(".capim-out-")
+        .tempdir_in(&parent)
+        .map_err(|e| Error::io(&parent, e))?;
+    for (name, data) in files {
+        let p = tmp.path().join(name);
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+        }
+        std::fs::write(&p, data).map_err(|e| Error::io(&p, e))?;
+    }
+    if exists {
+        swap(tmp.path(), out, &parent)?;
+    } else {
+        std::fs::rename(tmp.path(), out).map_err(|e| Error::io(out, e))?;
+    }
+    // The temporary directory is `out` now: nothing left to remove.
+    let _ = tmp.keep();
+    Ok(())
 }
 
 /// Replaces the existing directory `out` by `new` (both in `parent`),
