@@ -10,7 +10,11 @@
 //!   8-bit, and 16-bit warm;
 //! - a 2,000-layer model (tinynet with 2,000 chained pooling layers): load
 //!   (parse and validate), generate and write, and one reference inference,
-//!   which must stay linear in the layer count (target: under 1 s).
+//!   which must stay linear in the layer count (target: under 1 s);
+//! - `capim report --sweep` over 12 array sizes (target: under 10 s).
+//!
+//! `cargo bench -- NAME...` runs only the named parts: `long`, `gen`
+//! (generation and cost model), `verify`, `sweep`.
 
 use capim::cost;
 use capim::emit;
@@ -188,9 +192,45 @@ fn bench_long(tmp: &Path) {
     );
 }
 
+/// The trade-off of ResNet-20 (8-bit) over 12 array sizes, as `capim
+/// report --sweep 512,1024x128,256x16,32,64` computes it.
+fn bench_sweep() {
+    use capim::cost::{sweep, tech::Tech};
+    let model = default_model(8).expect("default model");
+    let grid = sweep::Grid::parse("512,1024x128,256x16,32,64").expect("grid");
+    let configs = grid.configs(&ArrayConfig::builtin()).expect("configs");
+    let mut best = f64::MAX;
+    let mut fit = 0;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let pts = sweep::run(&configs, &model, &Tech::builtin());
+        best = best.min(t.elapsed().as_secs_f64());
+        fit = pts.iter().filter(|p| p.does_not_fit.is_none()).count();
+    }
+    println!(
+        "report --sweep over {} configurations ({fit} fit), {} threads: {best:.3} s (best of 3; target < 10 s)",
+        configs.len(),
+        rayon::current_num_threads()
+    );
+}
+
 fn main() {
+    // names after `--` (cargo passes `--bench` too)
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let run = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     let tmp = tempfile::tempdir().expect("tempdir");
-    bench_long(tmp.path());
+    if run("sweep") {
+        bench_sweep();
+    }
+    if run("long") {
+        bench_long(tmp.path());
+    }
+    if !run("gen") {
+        return verify_benches(&only, tmp.path());
+    }
     for p in [8, 16] {
         let mut cfg = ArrayConfig::builtin();
         cfg.precision = p;
@@ -202,13 +242,20 @@ fn main() {
         }
         cfg.mapping.policy = capim::hw::Policy::Latency;
     }
+    verify_benches(&only, tmp.path());
+}
+
+fn verify_benches(only: &[String], tmp: &Path) {
+    if !(only.is_empty() || only.iter().any(|o| o == "verify")) {
+        return;
+    }
     let cfg = ArrayConfig::builtin();
     let model = default_model(8).expect("default model");
-    bench_verify("resnet20-i8, cold", &cfg, &model, tmp.path(), true);
-    bench_verify("resnet20-i8, warm", &cfg, &model, tmp.path(), false);
+    bench_verify("resnet20-i8, cold", &cfg, &model, tmp, true);
+    bench_verify("resnet20-i8, warm", &cfg, &model, tmp, false);
     let mut cfg16 = cfg.clone();
     cfg16.precision = 16;
     let model16 = default_model(16).expect("default model");
     // Its RTL differs from the 8-bit design's: ccache has nothing of it yet.
-    bench_verify("resnet20-i16", &cfg16, &model16, tmp.path(), false);
+    bench_verify("resnet20-i16", &cfg16, &model16, tmp, false);
 }
