@@ -7,6 +7,7 @@
 #   make bench    gen time, cost model per width, Verilator build and simulation speed
 #   make fuzz     fuzz the configuration, model and NPY readers (CAPIM_FUZZ_SECS per target, default 60)
 #   make data     install the Fashion-MNIST files (Debian package dataset-fashion-mnist) if missing
+#   make report   the trade-off reports and plots in docs/report/ (default design 8/16-bit, trained CA-DNN)
 #   make train    train, quantize and evaluate the shipped CA-DNN and its separately trained
 #                 baselines from scratch (hours on 2 cores; resumes from the checkpoints in train-out/)
 
@@ -15,7 +16,7 @@ CAPIM := target/release/capim
 TOOLS := verilator yosys iverilog ccache
 export OBJCACHE ?= $(shell command -v ccache >/dev/null 2>&1 && echo ccache)
 
-.PHONY: all verify test lint rtl tools build check bench fuzz clean
+.PHONY: all verify test lint rtl tools build check bench fuzz clean report
 
 all: verify
 
@@ -98,6 +99,12 @@ test: tools data check
 # Figures: gen time, cost model, Verilator build, verification wall time, cycles/s.
 bench: tools
 	$(CARGO) bench --bench capim
+
+# The trade-off reports shown in the README (tests/report.rs checks they are current).
+report: build
+	$(CAPIM) report --precision 8 --out docs/report/resnet20-i8 >/dev/null
+	$(CAPIM) report --precision 16 --out docs/report/resnet20-i16 >/dev/null
+	$(CAPIM) report --model models/fmnist-resnet8-i8.json --out docs/report/fmnist-resnet8-i8 >/dev/null
 
 # Fresh seeds for CAPIM_FUZZ_SECS seconds per reader; prints executions per
 # second; a failing input is written to target/fuzz-failures/.

@@ -275,3 +275,37 @@ fn sweep_over_twelve_array_sizes() {
         assert!(out.join(n).is_file(), "{n}");
     }
 }
+
+/// The reports in docs/report/ (shown in the README, written by
+/// `make report`) are what capim writes today.
+#[test]
+fn shipped_reports_are_current() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, args) in [
+        ("resnet20-i8", vec!["--precision", "8"]),
+        ("resnet20-i16", vec!["--precision", "16"]),
+        (
+            "fmnist-resnet8-i8",
+            vec!["--model", "models/fmnist-resnet8-i8.json"],
+        ),
+    ] {
+        let out = dir.path().join(name);
+        let mut a = vec!["report", "--out", out.to_str().unwrap()];
+        a.extend(args);
+        let o = capim(&a);
+        assert!(o.status.success(), "{}", text(&o));
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("docs/report")
+            .join(name);
+        for e in std::fs::read_dir(&out).unwrap() {
+            let f = e.unwrap().file_name();
+            let now = std::fs::read(out.join(&f)).unwrap();
+            let was = std::fs::read(shipped.join(&f)).unwrap_or_default();
+            assert!(
+                now == was,
+                "docs/report/{name}/{} is not current: run `make report`",
+                f.to_string_lossy()
+            );
+        }
+    }
+}

@@ -173,6 +173,10 @@ fn markdown(t: &TradeOff) -> String {
         m.separate_models_weight_bits as f64 / m.shared_weight_bits as f64
     );
     s += &format!("- Activation memory: {} bits.\n", m.activation_memory_bits);
+    s += &format!(
+        "- Reading every used row back once (the host's check of the resident weights): {} uJ.\n",
+        u(m.weight_readback_j)
+    );
     let a = &t.area;
     s += "\n## Area (mm^2)\n\n| SOT-MRAM cells | periphery | accumulators | activation memory | total |\n|---|---|---|---|---|\n";
     s += &format!(

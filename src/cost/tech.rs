@@ -318,6 +318,25 @@ impl Tech {
     }
 }
 
+/// The README's table of the technology file: key, unit, the built-in
+/// value, whether it is sourced or an estimate, and what it is.
+pub fn markdown_table() -> String {
+    let t = Tech::builtin();
+    let mut s =
+        String::from("| key | unit | built-in | origin | what it is |\n|---|---|---|---|---|\n");
+    for (p, v) in PARAMS.iter().zip(&t.values) {
+        let origin = match v.origin {
+            Origin::Source(_) => "source",
+            Origin::Estimate(_) => "estimate",
+        };
+        s += &format!(
+            "| `{}.{}` | {} | {} | {} | {} |\n",
+            p.section, p.key, p.unit, v.value, origin, p.doc
+        );
+    }
+    s
+}
+
 fn quoted(keys: &[&str]) -> String {
     keys.iter()
         .map(|k| format!("`{k}`"))

@@ -73,6 +73,9 @@ pub struct Memory {
     pub array_bits: u64,
     /// The activation memory (`lanes * N`).
     pub activation_memory_bits: u64,
+    /// Energy (J) of reading every used row of every sub-array once, as the
+    /// host does to check the resident weights (`ROW` registers).
+    pub weight_readback_j: f64,
 }
 
 /// The design whose trade-off it is.
@@ -170,7 +173,7 @@ impl TradeOff {
                 slowest_operation: slowest,
             },
             area,
-            memory: memory(lay, model),
+            memory: memory(lay, model, tech),
             widths,
         }
     }
@@ -230,7 +233,7 @@ fn activation_bits(lay: &Layout, wi: usize) -> u64 {
             .sum::<u64>()
 }
 
-fn memory(lay: &Layout, model: &Model) -> Memory {
+fn memory(lay: &Layout, model: &Model, tech: &Tech) -> Memory {
     let n = lay.precision as u64;
     let full = model.widths.len() - 1;
     let shared = weight_bits(model, full);
@@ -255,6 +258,8 @@ fn memory(lay: &Layout, model: &Model) -> Memory {
             .sum(),
         array_bits: (lay.count * lay.rows * lay.cols) as u64,
         activation_memory_bits: lay.act_depth as u64 * n,
+        weight_readback_j: (lay.count * lay.rows_used * lay.cols) as f64
+            * tech.energy.row_read_per_bit,
     }
 }
 
