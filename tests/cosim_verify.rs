@@ -313,6 +313,42 @@ fn broken_channel_gating_is_caught() {
 }
 
 #[test]
+fn arrays_enabled_in_the_descriptor_cycle_are_caught() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = gen_into(tmp.path(), 8);
+    // The gating also enables a layer's arrays while its descriptor is
+    // fetched: outputs, cycles, computes and writes stay right, but the
+    // enabled cycles (leakage energy) are more than the model's.
+    edit(
+        &dir,
+        "capim_conv_engine.v",
+        "assign running = busy && (state != S_DESC);",
+        "assign running = busy;",
+    );
+    let o = verify_from(&dir);
+    expect_code(&o, 1);
+    let t = text(&o);
+    assert!(t.contains("enabled cycles, expected"), "{t}");
+}
+
+#[test]
+fn accumulator_updates_miscounted_are_caught() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = gen_into(tmp.path(), 8);
+    // The accumulator-update counter counts one update per array instead of
+    // one per channel it accumulates: the energy computed from the RTL's
+    // counts would fall short of the model's.
+    edit(&dir, "capim_top.v", "32'(n_lead) * 32'(cpr)", "32'(n_lead)");
+    let o = verify_from(&dir);
+    expect_code(&o, 1);
+    let t = text(&o);
+    assert!(
+        t.contains("operation counts differ from the energy model"),
+        "{t}"
+    );
+}
+
+#[test]
 fn a_hanging_design_fails_at_the_cycle_bound() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = gen_into(tmp.path(), 8);

@@ -3,9 +3,12 @@
 //! small synthetic models: every configuration that holds its model is
 //! generated and co-simulated bit-exactly at every width with Verilator;
 //! every one that does not is refused with exit-2 advice on what would fit.
-//! Four tests of five co-simulated configurations each, so they run side by
-//! side.
+//! Every layer's energy at every width computed from the RTL's event
+//! counters equals the analytic energy of `capim report`. Four tests of five
+//! co-simulated configurations each, so they run side by side.
 
+use capim::cost::tech::Tech;
+use capim::cost::tradeoff::TradeOff;
 use capim::emit::{self, OutDir};
 use capim::hw::{ArrayConfig, Policy, SubArray};
 use capim::model::Model;
@@ -84,6 +87,26 @@ fn sweep(seed: u64, fits: usize) {
         let rep = verify::verify(&d, &opts).unwrap_or_else(|e| panic!("{what}: {e}"));
         assert_eq!(rep.widths.len(), model.widths.len(), "{what}");
         assert!(rep.outputs_compared > 0, "{what}");
+        // The energy of every layer at every width computed from the RTL's
+        // event counters equals the report's analytic energy.
+        let t = TradeOff::new(&d.layout, &d.model, &Tech::builtin());
+        for w in &rep.widths {
+            let analytic = &t.widths[w.index].layers;
+            assert_eq!(w.layers.len(), analytic.len(), "{what}");
+            for (seen, want) in w.layers.iter().zip(analytic) {
+                assert_eq!(seen.layer, want.name);
+                assert_eq!(
+                    seen.counts, want.counts,
+                    "{what}: {} at width {}",
+                    want.name, w.width
+                );
+                assert_eq!(
+                    seen.energy_j, want.energy_j,
+                    "{what}: energy of {} at width {} from the RTL's counts",
+                    want.name, w.width
+                );
+            }
+        }
         ok += 1;
     }
 }

@@ -161,7 +161,7 @@ pub fn run(a: VerifyArgs) -> Result<()> {
         println!("  waveform: {}", t.display());
     }
     println!(
-        "capim verify: PASS -- {} outputs bit-exact over {} widths x {} images, cycle model exact, gated sub-arrays idle ({:.1} s)",
+        "capim verify: PASS -- {} outputs bit-exact over {} widths x {} images, cycle model and energy-model operation counts exact, gated sub-arrays idle ({:.1} s)",
         rep.outputs_compared,
         rep.widths.len(),
         rep.images,

@@ -137,6 +137,42 @@ pub const INFO: Reg = Reg {
     doc: "`{precision[31:24], n_widths[23:16], count[15:0]}`",
     value: None,
 };
+pub const N_ACT_READ: Reg = Reg {
+    name: "N_ACT_READ",
+    addr: 0x0000_0008,
+    span: Span::One,
+    index: "",
+    access: Access::Ro,
+    doc: "activation memory words read since the last start (gather, pooling, residual)",
+    value: None,
+};
+pub const N_ACT_WRITE: Reg = Reg {
+    name: "N_ACT_WRITE",
+    addr: 0x0000_0009,
+    span: Span::One,
+    index: "",
+    access: Access::Ro,
+    doc: "activation memory lanes written since the last start",
+    value: None,
+};
+pub const N_REQUANT: Reg = Reg {
+    name: "N_REQUANT",
+    addr: 0x0000_000A,
+    span: Span::One,
+    index: "",
+    access: Access::Ro,
+    doc: "requantizations since the last start",
+    value: None,
+};
+pub const N_ACC_UPDATE: Reg = Reg {
+    name: "N_ACC_UPDATE",
+    addr: 0x0000_000B,
+    span: Span::One,
+    index: "",
+    access: Access::Ro,
+    doc: "accumulator updates (shift-adds) since the last start",
+    value: None,
+};
 pub const N_COMPUTE: Reg = Reg {
     name: "N_COMPUTE",
     addr: 0x0100_0000,
@@ -144,6 +180,15 @@ pub const N_COMPUTE: Reg = Reg {
     index: "a",
     access: Access::Ro,
     doc: "computes of sub-array `a` since the last start",
+    value: None,
+};
+pub const N_ENABLED: Reg = Reg {
+    name: "N_ENABLED",
+    addr: 0x0140_0000,
+    span: Span::SubArrays,
+    index: "a",
+    access: Access::Ro,
+    doc: "cycles sub-array `a` was enabled since the last start",
     value: None,
 };
 pub const N_WRITE: Reg = Reg {
@@ -175,7 +220,7 @@ pub const ROW: Reg = Reg {
 };
 
 /// The whole map, in address order.
-pub const MAP: [Reg; 12] = [
+pub const MAP: [Reg; 17] = [
     ID,
     CTRL,
     WIDTH,
@@ -184,7 +229,12 @@ pub const MAP: [Reg; 12] = [
     CYCLES,
     SCRATCH,
     INFO,
+    N_ACT_READ,
+    N_ACT_WRITE,
+    N_REQUANT,
+    N_ACC_UPDATE,
     N_COMPUTE,
+    N_ENABLED,
     N_WRITE,
     ACT,
     ROW,

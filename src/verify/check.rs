@@ -1,10 +1,13 @@
 //! The checks of one run against the reference: outputs bit-exact, cycles
-//! equal to the cycle model, gating observed in the activity counters,
-//! gated sub-arrays and resident weights unchanged.
+//! equal to the cycle model, gating observed in the activity counters, the
+//! energy model's operation counts equal to the RTL's event counters, gated
+//! sub-arrays and resident weights unchanged.
 
 use super::host::{self, read_rows, read_tensor, row_window, write_input};
 use super::plan::{Stimulus, cycle_bound};
 use crate::cosim::Sim;
+use crate::cost::energy::{Counts, energy, layer_counts};
+use crate::cost::tech::Tech;
 use crate::cost::{layer_cycles, layer_ops};
 use crate::emit::Design;
 use crate::error::{Error, Result};
@@ -19,6 +22,10 @@ pub struct LayerRun {
     pub layer: String,
     pub cycles: u64,
     pub arrays: usize,
+    /// The operations the RTL's counters saw (equal to the energy model's).
+    pub counts: Counts,
+    /// Energy (J) of those operations in the built-in technology.
+    pub energy_j: f64,
 }
 
 /// The first mismatch found.
@@ -104,33 +111,63 @@ pub fn run_range(
             model.widths[wi]
         )));
     }
-    let (ncomp, nwrite) = host::activity(sim, lay.count)?;
+    let act = host::activity(sim, lay.count)?;
+    let (ncomp, nwrite) = (&act.computes, &act.writes);
     for a in 0..lay.count {
-        let (mut wc, mut ww) = (0, 0);
+        let (mut wc, mut ww, mut we) = (0, 0, 0);
         for li in first..=last {
             if lay.layers[li].widths[wi].enabled(a) {
                 let (c, w) = layer_ops(lay, li, wi);
                 wc += c;
                 ww += w;
+                we += layer_cycles(lay, model, li, wi) - 1;
             }
         }
-        if ncomp[a] as u64 != wc || nwrite[a] as u64 != ww {
+        if ncomp[a] as u64 != wc || nwrite[a] as u64 != ww || act.enabled[a] as u64 != we {
             let state = if wc == 0 && ww == 0 {
                 "gated-off"
             } else {
                 "enabled"
             };
             return Ok(Outcome::Failed(format!(
-                "{what} at width {}: {state} sub-array {a} performed {} computes and {} row writes, expected {wc} and {ww}",
-                model.widths[wi], ncomp[a], nwrite[a]
+                "{what} at width {}: {state} sub-array {a} performed {} computes and {} row writes in {} enabled cycles, expected {wc}, {ww} and {we}",
+                model.widths[wi], ncomp[a], nwrite[a], act.enabled[a]
             )));
         }
     }
+    // the energy model's counts against the RTL's event counters
+    let mut expect = Counts::default();
+    for li in first..=last {
+        expect.add(&layer_counts(lay, model, li, wi));
+    }
+    let computes: u64 = ncomp.iter().map(|&c| c as u64).sum();
+    let enabled: u64 = act.enabled.iter().map(|&c| c as u64).sum();
+    let seen = Counts {
+        cycles: hw_cycles,
+        computes,
+        row_writes: nwrite.iter().map(|&c| c as u64).sum(),
+        counts: computes * lay.groups as u64,
+        shift_adds: act.acc_updates as u64,
+        requantizations: act.requantizations as u64,
+        act_reads: act.act_reads as u64,
+        act_writes: act.act_writes as u64,
+        enabled_array_cycles: enabled,
+        gated_array_cycles: hw_cycles * lay.count as u64 - enabled,
+    };
+    if seen != expect {
+        return Ok(Outcome::Failed(format!(
+            "{what} at width {}: the RTL's operation counts differ from the energy model's:\n  RTL:   {seen:?}\n  model: {expect:?}",
+            model.widths[wi]
+        )));
+    }
+    let energy_j = energy(&Tech::builtin(), lay, &seen).total();
     let runs = if first == last {
         vec![LayerRun {
             layer: model.layers[first].name.clone(),
             cycles: hw_cycles,
             arrays: lay.layers[first].widths[wi].arrays(),
+            counts: seen,
+            energy_j,
         }]
     } else {
         Vec::new()

@@ -39,11 +39,31 @@ pub fn cycles(sim: &mut Sim) -> Result<u64> {
     Ok(sim.read(regs::CYCLES.addr, 1)?[0] as u64)
 }
 
-/// Computes and row writes of each of the `count` sub-arrays since the last start.
-pub fn activity(sim: &mut Sim, count: usize) -> Result<(Vec<u32>, Vec<u32>)> {
-    let ncomp = sim.read(regs::N_COMPUTE.addr, count as u32)?;
-    let nwrite = sim.read(regs::N_WRITE.addr, count as u32)?;
-    Ok((ncomp, nwrite))
+/// What the RTL's event counters saw since the last start.
+#[derive(Debug, Clone)]
+pub struct Activity {
+    /// Per sub-array: computes, row writes, enabled cycles.
+    pub computes: Vec<u32>,
+    pub writes: Vec<u32>,
+    pub enabled: Vec<u32>,
+    pub act_reads: u32,
+    pub act_writes: u32,
+    pub requantizations: u32,
+    pub acc_updates: u32,
+}
+
+/// Reads the event counters of a design with `count` sub-arrays.
+pub fn activity(sim: &mut Sim, count: usize) -> Result<Activity> {
+    let one = |sim: &mut Sim, r: regs::Reg| -> Result<u32> { Ok(sim.read(r.addr, 1)?[0]) };
+    Ok(Activity {
+        computes: sim.read(regs::N_COMPUTE.addr, count as u32)?,
+        writes: sim.read(regs::N_WRITE.addr, count as u32)?,
+        enabled: sim.read(regs::N_ENABLED.addr, count as u32)?,
+        act_reads: one(sim, regs::N_ACT_READ)?,
+        act_writes: one(sim, regs::N_ACT_WRITE)?,
+        requantizations: one(sim, regs::N_REQUANT)?,
+        acc_updates: one(sim, regs::N_ACC_UPDATE)?,
+    })
 }
 
 /// Writes the stimulus into the network input's activation region.
