@@ -178,6 +178,21 @@ impl TradeOff {
         }
     }
 
+    /// The adaptive width scheduler's cost table for this design: per width
+    /// its cycles, energy and most sub-arrays enabled at once, in order of
+    /// preference ([`crate::hw::scheduler`]).
+    pub fn schedule_table(&self) -> crate::hw::scheduler::Table {
+        let points: Vec<(u64, f64, usize, Option<f64>)> = self
+            .widths
+            .iter()
+            .map(|w| {
+                let arrays = w.layers.iter().map(|l| l.arrays).max().unwrap_or(0);
+                (w.cycles, w.energy_j * 1e12, arrays, w.accuracy)
+            })
+            .collect();
+        crate::hw::scheduler::Table::new(&points)
+    }
+
     /// The JSON document: pretty, with a final newline.
     pub fn json_bytes(&self) -> Vec<u8> {
         let mut b = serde_json::to_vec_pretty(self).expect("the trade-off serializes");
@@ -311,6 +326,26 @@ mod tests {
         let full = |t: &TradeOff| t.widths.last().unwrap().energy_breakdown_j.compute;
         let r = full(&t16) / full(&t8);
         assert!((3.0..=5.0).contains(&r), "compute energy 16/8 = {r}");
+    }
+
+    /// The scheduler's table: the widest point first for a synthetic model,
+    /// the cheapest is the narrowest, and a point's table energy is its
+    /// energy rounded up.
+    #[test]
+    fn schedule_table_of_the_default_design() {
+        let t = tradeoff(&ArrayConfig::builtin(), &Tech::builtin());
+        let s = t.schedule_table();
+        let order: Vec<usize> = s.entries.iter().map(|e| e.width).collect();
+        assert_eq!(order, [3, 2, 1, 0]);
+        assert_eq!(s.entries[s.cheapest].width, 0);
+        for e in &s.entries {
+            let w = &t.widths[e.width];
+            assert_eq!(e.cycles as u64, w.cycles);
+            let unit = 2f64.powi(s.energy_shift as i32) * 1e-12;
+            assert!(
+                e.energy as f64 * unit >= w.energy_j && (e.energy as f64 - 1.0) * unit < w.energy_j
+            );
+        }
     }
 
     /// A bigger array costs more area; a faster clock cuts latency and leakage.

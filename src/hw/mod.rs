@@ -42,6 +42,7 @@
 mod bits;
 pub mod desc;
 pub mod regs;
+pub mod scheduler;
 
 pub use bits::Bits;
 
