@@ -63,6 +63,7 @@ fn opts(epochs: usize) -> Options {
         augment: true,
         calib_images: 256,
         baseline: false,
+        all_widths: false,
     }
 }
 

@@ -107,6 +107,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         augment: !a.no_augment,
         calib_images: if a.quick { qtrain } else { 2048 },
         baseline: a.baseline,
+        all_widths: a.all_widths,
     };
     train::check_options(&opts)?;
     if let Some(s) = a.stop_after
@@ -149,6 +150,8 @@ pub fn run(a: TrainArgs) -> Result<()> {
         opts.widths,
         if opts.baseline {
             " (one baseline model each)"
+        } else if opts.all_widths {
+            " (every width at every step)"
         } else {
             ""
         },

@@ -6,8 +6,9 @@
 //! (cross-entropy), at the smallest width and at one middle width drawn
 //! uniformly from the list (without its ends) against the largest width's
 //! softmax, detached (soft cross-entropy); the three losses are summed, one
-//! backward pass, one AdamW step ([`optim`]). With two widths there is no
-//! middle one; with one width (a `--baseline` model) only the labels.
+//! backward pass, one AdamW step ([`optim`]). With `--all-widths` every
+//! middle width is trained at every step (no draw). With two widths there is
+//! no middle one; with one width (a `--baseline` model) only the labels.
 //! The learning rate follows a cosine from `lr` at step 0 towards 0 at the
 //! last step: `lr_t = lr * (1 + cos(pi * t / T)) / 2`, `T` the steps of all
 //! epochs; an epoch is `floor(n / batch)` steps (the last incomplete batch
@@ -94,6 +95,9 @@ pub struct Options {
     pub calib_images: usize,
     /// One model per width, labels only (see the module documentation).
     pub baseline: bool,
+    /// Every middle width at every step instead of one drawn at random.
+    #[serde(default)]
+    pub all_widths: bool,
 }
 
 impl Default for Options {
@@ -110,6 +114,7 @@ impl Default for Options {
             augment: true,
             calib_images: 2048,
             baseline: false,
+            all_widths: false,
         }
     }
 }
@@ -685,9 +690,16 @@ fn train_one(
         for idx in order.chunks_exact(opts.batch) {
             let aug = if opts.augment { Some(&mut rng) } else { None };
             let (x, y) = batcher.batch(idx, aug)?;
-            let mid = (nw >= 3).then(|| rng.random_range(1..nw - 1));
+            let mids: Vec<usize> = if opts.all_widths {
+                (1..nw.saturating_sub(1)).collect()
+            } else {
+                (nw >= 3)
+                    .then(|| rng.random_range(1..nw - 1))
+                    .into_iter()
+                    .collect()
+            };
             let lr = cosine_lr(opts.lr, opt.step, total_steps);
-            let (loss, full_ce, ok) = sandwich(&mut net, &x, &y, mid)?;
+            let (loss, full_ce, ok) = sandwich(&mut net, &x, &y, &mids)?;
             let grads = loss.backward().map_err(ce)?;
             opt.step(&grads, lr).map_err(ce)?;
             let l = loss.to_scalar::<f32>().map_err(ce)? as f64;
@@ -774,13 +786,9 @@ fn train_one(
 }
 
 /// One sandwich step's forward passes: (summed loss, full-width
-/// cross-entropy, correct full-width predictions).
-fn sandwich(
-    net: &mut Net,
-    x: &Tensor,
-    y: &Tensor,
-    mid: Option<usize>,
-) -> Result<(Tensor, f64, usize)> {
+/// cross-entropy, correct full-width predictions). `mids`: the middle
+/// widths trained besides the largest and the smallest.
+fn sandwich(net: &mut Net, x: &Tensor, y: &Tensor, mids: &[usize]) -> Result<(Tensor, f64, usize)> {
     let nw = net.config.widths.len();
     let train = Mode::Train {
         momentum: BN_MOMENTUM,
@@ -792,7 +800,7 @@ fn sandwich(
     let mut loss = ce_full;
     if nw >= 2 {
         let teacher = candle_nn::ops::softmax_last_dim(&full.detach()).map_err(ce)?;
-        for wi in std::iter::once(0).chain(mid) {
+        for &wi in std::iter::once(&0).chain(mids) {
             let logits = net.forward(x, wi, train).map_err(ce)?;
             let kd = net::soft_cross_entropy(&logits, &teacher).map_err(ce)?;
             loss = (loss + kd).map_err(ce)?;
@@ -963,4 +971,55 @@ pub fn load_float(dir: &Path) -> Result<Float> {
         norm: doc.normalization,
         test,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device};
+    use rand::SeedableRng;
+
+    /// Every middle width named contributes its distillation loss: the
+    /// step with both middle widths is the step with one plus the other's.
+    #[test]
+    fn every_middle_width_named_is_trained() {
+        let dev = Device::Cpu;
+        let config = net::NetConfig {
+            depth: 8,
+            stage_widths: [4, 8, 8],
+            widths: vec![0.25, 0.5, 0.75, 1.0],
+            input: [1, 8, 8],
+            classes: 3,
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut net = Net::new(config, &mut rng, &dev).unwrap();
+        let x = Tensor::randn(0f32, 1.0, (4, 1, 8, 8), &dev).unwrap();
+        let y = Tensor::new(&[0u32, 1, 2, 1], &dev).unwrap();
+        let scalar = |t: &Tensor| t.to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap();
+        let (one, ..) = sandwich(&mut net, &x, &y, &[1]).unwrap();
+        let (both, ..) = sandwich(&mut net, &x, &y, &[1, 2]).unwrap();
+        let full = net
+            .forward(
+                &x,
+                3,
+                Mode::Train {
+                    momentum: BN_MOMENTUM,
+                },
+            )
+            .unwrap();
+        let teacher = candle_nn::ops::softmax_last_dim(&full.detach()).unwrap();
+        let w2 = net
+            .forward(
+                &x,
+                2,
+                Mode::Train {
+                    momentum: BN_MOMENTUM,
+                },
+            )
+            .unwrap();
+        let kd2 = scalar(&net::soft_cross_entropy(&w2, &teacher).unwrap());
+        assert!(kd2 > 0.0);
+        let d = scalar(&both) - scalar(&one) - kd2;
+        assert!(d.abs() < 1e-5, "{d}");
+    }
 }
