@@ -170,6 +170,13 @@ pub fn check_no_spaces(path: &Path, field: &str) -> Result<()> {
     Ok(())
 }
 
+/// A JSON document as capim writes it: pretty, with a final newline.
+pub fn json_bytes(v: &impl serde::Serialize) -> Vec<u8> {
+    let mut b = serde_json::to_vec_pretty(v).expect("capim's JSON documents serialize");
+    b.push(b'\n');
+    b
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file in the same
 /// directory, renamed into place. `path` must have passed [`check_target`].
 pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {

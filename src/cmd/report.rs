@@ -31,7 +31,7 @@ pub fn run(a: ReportArgs) -> Result<()> {
             let mut f = BTreeMap::new();
             let md = sweep_md(&pts, &model.name, &tech);
             let csv = sweep_csv(&pts)?;
-            let json = json_bytes(
+            let json = crate::fsio::json_bytes(
                 &serde_json::json!({ "model": model.name, "tech": tech.origin, "configs": pts }),
             );
             let printed = match a.format.as_str() {
@@ -90,12 +90,6 @@ pub fn run(a: ReportArgs) -> Result<()> {
         );
     }
     Ok(())
-}
-
-fn json_bytes(v: &serde_json::Value) -> Vec<u8> {
-    let mut b = serde_json::to_vec_pretty(v).expect("JSON serializes");
-    b.push(b'\n');
-    b
 }
 
 /// Microjoules / microseconds with enough digits to compare widths.

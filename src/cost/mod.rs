@@ -241,9 +241,7 @@ impl Report {
 
     /// `cost.json`: pretty JSON and a final newline.
     pub fn json_bytes(&self) -> Vec<u8> {
-        let mut b = serde_json::to_vec_pretty(self).expect("cost report serializes");
-        b.push(b'\n');
-        b
+        crate::fsio::json_bytes(self)
     }
 }
 

@@ -195,9 +195,7 @@ impl TradeOff {
 
     /// The JSON document: pretty, with a final newline.
     pub fn json_bytes(&self) -> Vec<u8> {
-        let mut b = serde_json::to_vec_pretty(self).expect("the trade-off serializes");
-        b.push(b'\n');
-        b
+        crate::fsio::json_bytes(self)
     }
 }
 
