@@ -136,6 +136,10 @@ pub struct DesignArgs {
 pub struct GenArgs {
     #[command(flatten)]
     pub design: DesignArgs,
+    /// Technology file (TOML) the scheduler's cost table is priced in;
+    /// default: the built-in SOT-MRAM 45 nm file.
+    #[arg(long)]
+    pub tech: Option<PathBuf>,
     /// Output directory.
     #[arg(long, default_value = "rtl-out")]
     pub out: PathBuf,
@@ -157,8 +161,12 @@ pub struct VerifyArgs {
     /// Output directory (generated, then verified).
     #[arg(long, default_value = "rtl-out")]
     pub out: PathBuf,
+    /// Technology file (TOML) the scheduler's cost table is priced in;
+    /// default: the built-in SOT-MRAM 45 nm file.
+    #[arg(long)]
+    pub tech: Option<PathBuf>,
     /// Re-verify this generated directory exactly as it is on disk (no regeneration).
-    #[arg(long, conflicts_with_all = ["config", "model", "precision", "out"])]
+    #[arg(long, conflicts_with_all = ["config", "model", "precision", "out", "tech"])]
     pub from: Option<PathBuf>,
     /// Widths to verify (e.g. 0.25,1.0); default: all of the model's widths.
     #[arg(long, value_delimiter = ',')]
@@ -185,6 +193,11 @@ pub struct VerifyArgs {
     /// Directory of the Fashion-MNIST IDX files; default: $CAPIM_FASHION_MNIST or /usr/share/datasets/fashion-mnist.
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Whole inferences of the adaptive width scheduler's random workload
+    /// trace (deadline, energy budget, sub-array cap per inference; seeded
+    /// by --seed), 0 for none.
+    #[arg(long, default_value_t = crate::verify::DEFAULT_SCHEDULE)]
+    pub schedule: usize,
 }
 
 #[derive(Debug, Args)]

@@ -2,9 +2,19 @@
 //! `--precision` (shared by `gen` and `verify`).
 
 use crate::cli::DesignArgs;
+use crate::cost::tech::Tech;
 use crate::error::Result;
 use crate::hw::ArrayConfig;
 use crate::model::Model;
+use std::path::PathBuf;
+
+/// The technology file named by `--tech`, or the built-in one.
+pub fn tech(path: &Option<PathBuf>) -> Result<Tech> {
+    match path {
+        Some(p) => Tech::load(p),
+        None => Ok(Tech::builtin()),
+    }
+}
 
 /// Loads the configuration (the built-in default without `--config`),
 /// applies `--precision`, and loads the model (the shipped ResNet-20 of

@@ -8,8 +8,9 @@ use std::time::Instant;
 
 pub fn run(a: GenArgs) -> Result<()> {
     let (cfg, model) = super::design::load(&a.design)?;
+    let tech = super::design::tech(&a.tech)?;
     let t = Instant::now();
-    let g = emit::generate(&cfg, &model)?;
+    let g = emit::generate_with(&cfg, &model, &tech)?;
     OutDir::write(&g, &a.out)?;
     let lay = &g.layout;
     println!(

@@ -19,10 +19,7 @@ pub fn run(a: ReportArgs) -> Result<()> {
     if let Some(out) = &a.out {
         crate::fsio::check_target(out, "--out", crate::fsio::Target::Dir)?;
     }
-    let tech = match &a.tech {
-        Some(p) => Tech::load(p)?,
-        None => Tech::builtin(),
-    };
+    let tech = super::design::tech(&a.tech)?;
     let (cfg, model) = super::design::load(&a.design)?;
     let (files, marker, printed) = match &a.sweep {
         Some(spec) => {

@@ -37,6 +37,7 @@ pub fn run(a: VerifyArgs) -> Result<()> {
         Some(d) => OutDir::new(d),
         None => {
             let (cfg, model) = super::design::load(&a.design)?;
+            let tech = super::design::tech(&a.tech)?;
             // Check the request and the tools before writing anything.
             crate::fsio::check_no_spaces(&a.out, "--out")?;
             crate::fsio::check_target(&a.out, "--out", crate::fsio::Target::Dir)?;
@@ -45,7 +46,7 @@ pub fn run(a: VerifyArgs) -> Result<()> {
             }
             real_images(&a, &model)?;
             crate::tools::require_tool("verilator")?;
-            let g = emit::generate(&cfg, &model)?;
+            let g = emit::generate_with(&cfg, &model, &tech)?;
             OutDir::write(&g, &a.out)?
         }
     };
@@ -91,6 +92,7 @@ pub fn run(a: VerifyArgs) -> Result<()> {
         trace: a.trace.clone(),
         dump_layer,
         jobs: a.jobs.map_or_else(verify::default_jobs, |j| j as usize),
+        schedule: a.schedule,
     };
     println!(
         "capim verify: {} -- model `{}`, {}-bit, {} sub-arrays of {}x{}, seed {}",
@@ -152,6 +154,20 @@ pub fn run(a: VerifyArgs) -> Result<()> {
             c.images,
             c.correct,
             100.0 * c.correct as f64 / c.images.max(1) as f64
+        );
+    }
+    if let Some(s) = &rep.schedule {
+        let per: Vec<String> = s
+            .chosen
+            .iter()
+            .enumerate()
+            .map(|(wi, n)| format!("{} x{n}", design.model.widths[wi]))
+            .collect();
+        println!(
+            "  adaptive width scheduler: {} inferences of a random deadline / budget / cap trace (every tenth manual) -- choices = model, bit-exact at the chosen width; chosen {}, {} with no point meeting every limit; limits rewritten mid-run left the run at its width",
+            s.inferences,
+            per.join(", "),
+            s.violated
         );
     }
     for p in &rep.dumps {

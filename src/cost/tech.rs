@@ -213,6 +213,9 @@ pub struct Tech {
     pub accumulator_per_bit_m2: f64,
     /// Every value as written, with its origin.
     pub values: Vec<Value>,
+    /// The TOML text it was parsed from (a generated directory keeps a copy).
+    #[serde(skip)]
+    pub text: String,
 }
 
 impl Tech {
@@ -296,6 +299,7 @@ impl Tech {
             sram_per_bit_m2: um2("sram_per_bit_um2"),
             accumulator_per_bit_m2: um2("accumulator_per_bit_um2"),
             values,
+            text: text.to_string(),
         })
     }
 

@@ -8,9 +8,12 @@ pub mod outdir;
 
 pub use outdir::{Design, Generated, OutDir};
 
+use crate::cost::tech::Tech;
+use crate::cost::tradeoff::TradeOff;
 use crate::error::{Error, Result};
 use crate::hw::desc::{self, DescField};
 use crate::hw::regs::{self, RowWindow};
+use crate::hw::scheduler;
 use crate::hw::{ArrayConfig, ConvEngine, LANE_BITS, SubArray, Widths, clog2, hex, raw_words};
 use crate::layout::Layout;
 use crate::layout::images::{desc_memh, quant_memh, subarray_images, subarray_memh};
@@ -18,7 +21,7 @@ use crate::model::Model;
 use minijinja::{Environment, UndefinedBehavior};
 use outdir::{
     CONFIG_FILE, COST_FILE, DESC_FILE, FILELIST, MANIFEST, MODEL_DIR, MODEL_JSON, MODEL_WEIGHTS,
-    QUANT_FILE, subarray_file,
+    QUANT_FILE, TECH_FILE, subarray_file,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -65,6 +68,10 @@ pub const RTL: &[RtlFile] = &[
     RtlFile {
         module: "capim_requant",
         source: Source::Cell(include_str!("../../templates/cells/capim_requant.v")),
+    },
+    RtlFile {
+        module: "capim_scheduler",
+        source: Source::Cell(include_str!("../../templates/cells/capim_scheduler.v")),
     },
     RtlFile {
         module: "capim_conv_engine",
@@ -119,6 +126,16 @@ struct EngineCtx {
     acc_index_bits: u32,
 }
 
+/// The scheduler's cost table as the top template sees it.
+#[derive(Serialize)]
+struct SchedCtx {
+    entries: usize,
+    cheapest: usize,
+    file: &'static str,
+    /// SCHED_INFO register value, 8 hex digits.
+    info_hex: String,
+}
+
 /// What the templates receive: typed structs, no loose numbers.
 #[derive(Serialize)]
 struct Ctx<'a> {
@@ -135,14 +152,23 @@ struct Ctx<'a> {
     row: RowWindow,
     /// INFO register value, 8 hex digits.
     info_hex: String,
+    sched: SchedCtx,
     arrays: Vec<ArrayCtx>,
     /// Indices from `count` up to `2^sw` (unused decode slots).
     pad_arrays: Vec<usize>,
 }
 
-/// Renders the RTL, images, manifest and filelist.
+/// Renders the RTL, images, manifest and filelist, with the scheduler's
+/// cost table in the built-in technology.
 pub fn generate(cfg: &ArrayConfig, model: &Model) -> Result<Generated> {
+    generate_with(cfg, model, &Tech::builtin())
+}
+
+/// [`generate`] with the scheduler's cost table in technology `tech` (the
+/// directory keeps a copy of its file, `tech.toml`).
+pub fn generate_with(cfg: &ArrayConfig, model: &Model, tech: &Tech) -> Result<Generated> {
     let lay = Layout::new(cfg, model)?;
+    let sched = TradeOff::new(&lay, model, tech).schedule_table();
     let w = &lay.widths;
     // The copy in the output directory is `model/model.json` + `model/model.safetensors`.
     let mut stored = model.clone();
@@ -195,6 +221,12 @@ pub fn generate(cfg: &ArrayConfig, model: &Model) -> Result<Generated> {
             "{:08x}",
             regs::info_value(cfg.precision, model.widths.len(), lay.count)
         ),
+        sched: SchedCtx {
+            entries: sched.entries.len(),
+            cheapest: sched.cheapest,
+            file: scheduler::IMAGE_FILE,
+            info_hex: format!("{:08x}", sched.info_value()),
+        },
         arrays: (0..lay.count)
             .map(|a| ArrayCtx {
                 idx: a,
@@ -231,6 +263,8 @@ pub fn generate(cfg: &ArrayConfig, model: &Model) -> Result<Generated> {
     }
     files.insert(DESC_FILE.into(), desc_memh(&lay, model).into_bytes());
     files.insert(QUANT_FILE.into(), quant_memh(&lay, model).into_bytes());
+    files.insert(scheduler::IMAGE_FILE.into(), sched.memh().into_bytes());
+    files.insert(TECH_FILE.into(), tech.text.clone().into_bytes());
     files.insert(
         COST_FILE.into(),
         crate::cost::Report::new(&lay, model).json_bytes(),
@@ -242,7 +276,7 @@ pub fn generate(cfg: &ArrayConfig, model: &Model) -> Result<Generated> {
     files.insert(MODEL_JSON.into(), model_json);
     files.insert(MODEL_WEIGHTS.into(), model_st);
 
-    let manifest = manifest(cfg, model, &lay, &fields, &model_hash, &files);
+    let manifest = manifest(cfg, model, &lay, &fields, &model_hash, &sched, &files);
     files.insert(
         MANIFEST.into(),
         (serde_json::to_string_pretty(&manifest).expect("manifest serializes") + "\n").into_bytes(),
@@ -256,6 +290,7 @@ fn manifest(
     lay: &Layout,
     fields: &[DescField],
     model_hash: &str,
+    sched: &scheduler::Table,
     files: &BTreeMap<String, Vec<u8>>,
 ) -> serde_json::Value {
     let n = lay.precision as usize;
@@ -334,6 +369,17 @@ fn manifest(
         },
         "registers": regs::manifest(),
         "quant": {"file": QUANT_FILE, "word": format!("{{bias[{}:0], M[15:0]}}", crate::hw::ACC_W - 1), "entries": lay.quant_depth},
+        "scheduler": {
+            "file": scheduler::IMAGE_FILE,
+            "technology": TECH_FILE,
+            "word": "{arrays[127:96], energy[95:64], cycles[63:32], width[31:0]}",
+            "energy_unit_pj": 2f64.powi(sched.energy_shift as i32),
+            "cheapest": sched.cheapest,
+            "entries": sched.entries.iter().map(|e| serde_json::json!({
+                "width": model.widths[e.width], "width_index": e.width,
+                "cycles": e.cycles, "energy": e.energy, "arrays": e.arrays,
+            })).collect::<Vec<_>>(),
+        },
         "layers": layers,
         "images_sha256": sha,
         "filelist": FILELIST,

@@ -2,6 +2,7 @@
 //! temporary directory renamed into place) and how `capim verify --from`,
 //! `capim lint` and the library open it again.
 
+use crate::cost::tech::Tech;
 use crate::error::{Error, Result};
 use crate::fsio;
 use crate::hw::{ArrayConfig, Bits};
@@ -20,6 +21,8 @@ pub const MODEL_JSON: &str = "model/model.json";
 pub const MODEL_WEIGHTS: &str = "model/model.safetensors";
 /// The copy of the array configuration.
 pub const CONFIG_FILE: &str = "config.toml";
+/// The copy of the technology file the scheduler's cost table was priced in.
+pub const TECH_FILE: &str = "tech.toml";
 /// Layer descriptors, one word per (layer, width).
 pub const DESC_FILE: &str = "capim_desc.memh";
 /// The cost model per width and layer, machine-readable.
@@ -110,12 +113,14 @@ impl OutDir {
         let cfg = ArrayConfig::load(&self.path.join(CONFIG_FILE))?;
         let model = Model::load(&self.path.join(MODEL_JSON))?;
         let layout = Layout::new(&cfg, &model)?;
-        let images = read_images(self, &layout)?;
+        let tech = Tech::load(&self.path.join(TECH_FILE))?;
+        let images = read_images(self, &layout, model.widths.len())?;
         Ok(Design {
             out: self.clone(),
             cfg,
             model,
             layout,
+            tech,
             images,
         })
     }
@@ -223,16 +228,18 @@ pub struct Design {
     pub cfg: ArrayConfig,
     pub model: Model,
     pub layout: Layout,
+    /// The technology the scheduler's cost table was priced in.
+    pub tech: Tech,
     /// The weight image of every sub-array as read from the directory
     /// (`rows` words of `cols` bits each); the verifier compares the RTL's
     /// resident rows with them.
     pub images: Vec<Vec<Bits>>,
 }
 
-/// Checks that the descriptor, requantization and weight images of `out`
+/// Checks that the descriptor, requantization, cost-table and weight images of `out`
 /// have the depth and word width `layout` says, and returns the weight
 /// images: a corrupt image is bad input (exit 2), found before simulating.
-fn read_images(out: &OutDir, layout: &Layout) -> Result<Vec<Vec<Bits>>> {
+fn read_images(out: &OutDir, layout: &Layout, n_widths: usize) -> Result<Vec<Vec<Bits>>> {
     use crate::layout::decode::{parse_memh, parse_subarray};
     let w = &layout.widths;
     let read = |name: &str| -> Result<String> {
@@ -254,6 +261,15 @@ fn read_images(out: &OutDir, layout: &Layout) -> Result<Vec<Vec<Bits>>> {
         1 << w.qaw,
         64,
         &out.join(QUANT_FILE),
+        "lines",
+        line,
+    )?;
+    let sched = crate::hw::scheduler::IMAGE_FILE;
+    parse_memh(
+        &read(sched)?,
+        n_widths,
+        128,
+        &out.join(sched),
         "lines",
         line,
     )?;

@@ -3,7 +3,9 @@
 //! I/O, the manifest's `registers` section and the README table are derived.
 //!
 //! Addresses are 32-bit word addresses; a read returns its data on
-//! `host_rdata` the cycle after `host_re`. A register either is one word
+//! `host_rdata` the cycle after `host_re`. Read-write registers may be
+//! written at any time, also while a run is busy: a run reads them only at
+//! its start, so a write takes effect at the next start. A register either is one word
 //! ([`Span::One`]) or opens a window of `2^k` words indexed from its base
 //! (per sub-array counters, activation-memory lanes, sub-array rows).
 
@@ -11,7 +13,7 @@ use super::{SubArray, Widths, clog2};
 use serde::Serialize;
 
 /// Value of the ID register: "CA9" and the interface revision.
-pub const ID_VALUE: u32 = 0xCA90_0002;
+pub const ID_VALUE: u32 = 0xCA90_0003;
 
 /// Who may access a register over the host bus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -45,6 +47,8 @@ pub enum Span {
     Lanes,
     /// `{sub-array, row, 32-bit word of the row}`: 30 index bits.
     Rows,
+    /// `{cost-table entry, field}`: `Widths::ww` + 2 index bits.
+    Table,
 }
 
 /// One register (or window) of the host bus.
@@ -89,7 +93,7 @@ pub const WIDTH: Reg = Reg {
     span: Span::One,
     index: "",
     access: Access::Rw,
-    doc: "width index (into the model's widths) of the next run",
+    doc: "width index (into the model's widths) of the next run in manual mode",
     value: None,
 };
 pub const LAYER_FIRST: Reg = Reg {
@@ -173,6 +177,69 @@ pub const N_ACC_UPDATE: Reg = Reg {
     doc: "accumulator updates (shift-adds) since the last start",
     value: None,
 };
+pub const SCHED_MODE: Reg = Reg {
+    name: "SCHED_MODE",
+    addr: 0x0000_000C,
+    span: Span::One,
+    index: "",
+    access: Access::Rw,
+    doc: "bit 0: 1 = automatic (the scheduler picks the width at each start), 0 = manual (WIDTH)",
+    value: None,
+};
+pub const SCHED_DEADLINE: Reg = Reg {
+    name: "SCHED_DEADLINE",
+    addr: 0x0000_000D,
+    span: Span::One,
+    index: "",
+    access: Access::Rw,
+    doc: "latency deadline of the next run in cycles; 0 = none",
+    value: None,
+};
+pub const SCHED_BUDGET: Reg = Reg {
+    name: "SCHED_BUDGET",
+    addr: 0x0000_000E,
+    span: Span::One,
+    index: "",
+    access: Access::Rw,
+    doc: "energy budget of the next run in units of 2^SCHED_INFO[15:8] pJ; 0 = none",
+    value: None,
+};
+pub const SCHED_CAP: Reg = Reg {
+    name: "SCHED_CAP",
+    addr: 0x0000_000F,
+    span: Span::One,
+    index: "",
+    access: Access::Rw,
+    doc: "most sub-arrays enabled at once in the next run; 0 = none",
+    value: None,
+};
+pub const SCHED_STATUS: Reg = Reg {
+    name: "SCHED_STATUS",
+    addr: 0x0000_0010,
+    span: Span::One,
+    index: "",
+    access: Access::Ro,
+    doc: "the last start's choice: `{auto[31], entry[23:16], width[15:8], violated[3], why[2:0] = {cap, budget, deadline}}`; entry 0xFF in manual mode",
+    value: None,
+};
+pub const SCHED_INFO: Reg = Reg {
+    name: "SCHED_INFO",
+    addr: 0x0000_0011,
+    span: Span::One,
+    index: "",
+    access: Access::Ro,
+    doc: "`{cheapest entry[23:16], energy unit log2 pJ[15:8], entries[7:0]}`",
+    value: None,
+};
+pub const SCHED_TABLE: Reg = Reg {
+    name: "SCHED_TABLE",
+    addr: 0x0000_1000,
+    span: Span::Table,
+    index: "{e, f}",
+    access: Access::Ro,
+    doc: "cost-table entry `e` (preference order), field `f`: 0 width index, 1 cycles, 2 energy, 3 most enabled sub-arrays",
+    value: None,
+};
 pub const N_COMPUTE: Reg = Reg {
     name: "N_COMPUTE",
     addr: 0x0100_0000,
@@ -220,7 +287,7 @@ pub const ROW: Reg = Reg {
 };
 
 /// The whole map, in address order.
-pub const MAP: [Reg; 17] = [
+pub const MAP: [Reg; 24] = [
     ID,
     CTRL,
     WIDTH,
@@ -233,6 +300,13 @@ pub const MAP: [Reg; 17] = [
     N_ACT_WRITE,
     N_REQUANT,
     N_ACC_UPDATE,
+    SCHED_MODE,
+    SCHED_DEADLINE,
+    SCHED_BUDGET,
+    SCHED_CAP,
+    SCHED_STATUS,
+    SCHED_INFO,
+    SCHED_TABLE,
     N_COMPUTE,
     N_ENABLED,
     N_WRITE,
@@ -248,6 +322,7 @@ impl Reg {
             Span::SubArrays => w.sw,
             Span::Lanes => w.aw,
             Span::Rows => 30,
+            Span::Table => w.ww + 2,
         }
     }
 

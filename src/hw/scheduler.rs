@@ -91,6 +91,56 @@ pub struct Constraints {
     pub cap: u32,
 }
 
+/// Fields of one cost-table word, 32 bits each, least significant first:
+/// the image line and the `SCHED_TABLE` window hold them in this order.
+pub const FIELDS: [&str; 4] = ["width", "cycles", "energy", "arrays"];
+
+/// Name of the cost-table image in a generated directory.
+pub const IMAGE_FILE: &str = "capim_sched.memh";
+
+impl Entry {
+    /// The four fields in [`FIELDS`] order.
+    pub fn fields(&self) -> [u32; 4] {
+        [self.width as u32, self.cycles, self.energy, self.arrays]
+    }
+}
+
+impl Table {
+    /// The ROM image: one line of 32 hex digits per entry, in preference
+    /// order, field 3 (`arrays`) first.
+    pub fn memh(&self) -> String {
+        self.entries
+            .iter()
+            .map(|e| {
+                let f = e.fields();
+                format!("{:08x}{:08x}{:08x}{:08x}\n", f[3], f[2], f[1], f[0])
+            })
+            .collect()
+    }
+
+    /// The `SCHED_INFO` register: `{cheapest[23:16], energy_shift[15:8],
+    /// entries[7:0]}`.
+    pub fn info_value(&self) -> u32 {
+        (self.cheapest as u32) << 16 | self.energy_shift << 8 | self.entries.len() as u32
+    }
+}
+
+/// The `SCHED_STATUS` register after a start: `{auto[31], entry[23:16],
+/// width[15:8], violated[3], why[2:0]}`; in manual mode the entry reads
+/// `0xFF` and nothing is violated.
+pub fn status_value(auto: bool, width: usize, choice: Option<&Choice>) -> u32 {
+    match choice {
+        Some(c) if auto => {
+            1 << 31
+                | (c.entry as u32) << 16
+                | (c.width as u32) << 8
+                | (c.why.any() as u32) << 3
+                | c.why.bits()
+        }
+        _ => 0xFF << 16 | (width as u32) << 8,
+    }
+}
+
 /// Which constraints the chosen point violates (all false when it meets them).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Why {
@@ -100,7 +150,7 @@ pub struct Why {
 }
 
 impl Why {
-    /// `{cap, budget, deadline}` as the STATUS register's bits 2..0.
+    /// `{cap, budget, deadline}` as the `SCHED_STATUS` register's bits 2..0.
     pub fn bits(self) -> u32 {
         (self.cap as u32) << 2 | (self.budget as u32) << 1 | self.deadline as u32
     }
@@ -229,6 +279,26 @@ mod tests {
             ..Constraints::default()
         };
         assert_eq!(choose(&t, &c).why.bits(), 0b001);
+    }
+
+    #[test]
+    fn image_and_registers_pack_the_fields() {
+        let t = table(None);
+        let first = t.memh().lines().next().unwrap().to_string();
+        // widest first: width 3, 400 cycles, 100 pJ, 8 arrays
+        assert_eq!(first, "00000008000000640000019000000003");
+        assert_eq!(t.memh().lines().count(), 4);
+        assert_eq!(t.info_value(), 3 << 16 | 4);
+        let c = choose(
+            &t,
+            &Constraints {
+                deadline: 50,
+                budget: 0,
+                cap: 0,
+            },
+        );
+        assert_eq!(status_value(true, 0, Some(&c)), 1 << 31 | 3 << 16 | 0b1001);
+        assert_eq!(status_value(false, 2, Some(&c)), 0xFF << 16 | 2 << 8);
     }
 
     #[test]

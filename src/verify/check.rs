@@ -7,7 +7,6 @@ use super::host::{self, read_rows, read_tensor, row_window, write_input};
 use super::plan::{Stimulus, cycle_bound};
 use crate::cosim::Sim;
 use crate::cost::energy::{Counts, energy, layer_counts};
-use crate::cost::tech::Tech;
 use crate::cost::{layer_cycles, layer_ops};
 use crate::emit::Design;
 use crate::error::{Error, Result};
@@ -24,7 +23,7 @@ pub struct LayerRun {
     pub arrays: usize,
     /// The operations the RTL's counters saw (equal to the energy model's).
     pub counts: Counts,
-    /// Energy (J) of those operations in the built-in technology.
+    /// Energy (J) of those operations in the design's technology.
     pub energy_j: f64,
 }
 
@@ -63,6 +62,21 @@ pub fn run_range(
     wi: usize,
     stim: &Stimulus,
     reference: &BTreeMap<String, Tensor>,
+    range: (usize, usize),
+) -> Result<Outcome> {
+    host::start(sim, wi, range)?;
+    finish_range(sim, d, wi, stim, reference, range)
+}
+
+/// [`run_range`] after its start: clocks the run to its end and checks it
+/// as a run of layers `first..=last` at width `wi` (the width the run must
+/// have taken, however it was chosen).
+pub fn finish_range(
+    sim: &mut Sim,
+    d: &Design,
+    wi: usize,
+    stim: &Stimulus,
+    reference: &BTreeMap<String, Tensor>,
     (first, last): (usize, usize),
 ) -> Result<Outcome> {
     let model = &d.model;
@@ -73,7 +87,6 @@ pub fn run_range(
     } else {
         "the network".to_string()
     };
-    host::start(sim, wi, (first, last))?;
     let expect_cycles: u64 = (first..=last)
         .map(|li| layer_cycles(lay, model, li, wi))
         .sum();
@@ -160,7 +173,7 @@ pub fn run_range(
             model.widths[wi]
         )));
     }
-    let energy_j = energy(&Tech::builtin(), lay, &seen).total();
+    let energy_j = energy(&d.tech, lay, &seen).total();
     let runs = if first == last {
         vec![LayerRun {
             layer: model.layers[first].name.clone(),

@@ -10,6 +10,7 @@
 pub mod check;
 pub mod host;
 pub mod plan;
+pub mod schedule;
 
 pub use check::{LayerRun, Mismatch};
 pub use plan::{Stimulus, cycle_bound, dataset_stimuli, stimuli, switch_sequence};
@@ -40,11 +41,17 @@ pub struct Options {
     /// Labelled real images run at every width besides the random ones
     /// ([`plan::dataset_stimuli`]); their classes are compared and counted.
     pub labelled: Vec<Stimulus>,
+    /// Inferences of the adaptive width scheduler's workload trace
+    /// ([`schedule`]), seeded by `seed`; 0 for none.
+    pub schedule: usize,
 }
+
+/// Inferences of the scheduler trace unless asked otherwise.
+pub const DEFAULT_SCHEDULE: usize = 12;
 
 /// Every width of the model, seed 1, two random images per width (plus the
 /// edge cases), no waveform, no dump, one simulation per CPU core (at most
-/// four).
+/// four), a scheduler trace of [`DEFAULT_SCHEDULE`] inferences.
 impl Default for Options {
     fn default() -> Self {
         Options {
@@ -55,6 +62,7 @@ impl Default for Options {
             dump_layer: None,
             jobs: default_jobs(),
             labelled: Vec::new(),
+            schedule: DEFAULT_SCHEDULE,
         }
     }
 }
@@ -92,6 +100,8 @@ pub struct Report {
     pub dumps: Vec<PathBuf>,
     /// Per verified width, the labelled images' classes (empty without).
     pub classified: Vec<Classified>,
+    /// The scheduler trace, when one ran.
+    pub schedule: Option<schedule::ScheduleReport>,
 }
 
 /// The labelled images of one width: the RTL's class of every one equals
@@ -181,6 +191,7 @@ pub fn verify(d: &Design, opts: &Options) -> Result<Report> {
             .collect(),
         dumps: Vec::new(),
         classified: Vec::new(),
+        schedule: None,
     };
     for (k, outcome) in done {
         let (wi, stim, mode) = plan[k];
@@ -233,6 +244,17 @@ pub fn verify(d: &Design, opts: &Options) -> Result<Report> {
     }
     if let Some(msg) = resident {
         return Err(Error::Verification(msg));
+    }
+    if opts.schedule > 0 {
+        let table = schedule::table(d);
+        let trace = schedule::workload(&table, opts.seed, opts.schedule);
+        let mut sim = Sim::spawn(&built.exe, d.out.path(), None)?;
+        sim.reset(4)?;
+        let rep = schedule::run(&mut sim, d, &table, &trace, &stims)?;
+        sim.quit()?;
+        report.cycles_simulated += rep.cycles_simulated;
+        report.outputs_compared += rep.outputs_compared;
+        report.schedule = Some(rep);
     }
     if let Some(li) = opts.dump_layer {
         let mut sim = Sim::spawn(&built.exe, d.out.path(), None)?;
