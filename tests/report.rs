@@ -67,6 +67,18 @@ fn default_report_has_the_documented_schema() {
     for p in widths.windows(2) {
         assert!(p[0]["energy_j"].as_f64() < p[1]["energy_j"].as_f64());
     }
+    // the scheduler's table: widest first without accuracy, energy in pJ
+    // (2^0) rounded up, the cheapest is the narrowest
+    let s = &r["schedule"];
+    assert_eq!(s["energy_shift"], 0);
+    assert_eq!(s["cheapest"], 3);
+    for (k, e) in s["entries"].as_array().unwrap().iter().enumerate() {
+        let w = &widths[3 - k];
+        assert_eq!(e["width"], 3 - k);
+        assert_eq!(e["cycles"], w["cycles"]);
+        let pj = w["energy_j"].as_f64().unwrap() * 1e12;
+        assert_eq!(e["energy"].as_f64().unwrap(), pj.ceil());
+    }
     let md = capim(&["report"]);
     assert!(md.status.success());
     let md = String::from_utf8(md.stdout).unwrap();
@@ -246,6 +258,81 @@ fn a_faster_clock_halves_latency() {
     }
     let md = String::from_utf8(capim(&["report", "--tech", f.to_str().unwrap()]).stdout).unwrap();
     assert!(md.contains("**Warning:** the clock (1000 MHz)"), "{md}");
+}
+
+/// `capim gen --tech` prices the scheduler's cost table in that file: a
+/// compute twice as dear raises every entry's energy, the directory keeps
+/// the file, and the report shows the same table; a bad file is exit 2.
+#[test]
+fn gen_prices_the_cost_table_in_the_technology_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("dear.toml");
+    let dear = tech_with(
+        "compute_per_column = { value = 0.15,",
+        "compute_per_column = { value = 0.30,",
+    );
+    std::fs::write(&f, &dear).unwrap();
+    let entries = |out: &std::path::Path| -> Vec<serde_json::Value> {
+        let m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+        m["scheduler"]["entries"].as_array().unwrap().clone()
+    };
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let small = [
+        "--config",
+        "configs/small.toml",
+        "--model",
+        "models/skeleton-i8.json",
+    ];
+    let generate = |out: &std::path::Path, extra: &[&str]| {
+        let mut args = vec!["gen", "--out", out.to_str().unwrap()];
+        args.extend(small);
+        args.extend(extra);
+        let o = capim(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    };
+    generate(&a, &[]);
+    generate(&b, &["--tech", f.to_str().unwrap()]);
+    let (ea, eb) = (entries(&a), entries(&b));
+    assert_eq!(ea.len(), 4);
+    for (x, y) in ea.iter().zip(&eb) {
+        assert_eq!(x["cycles"], y["cycles"]);
+        let (ex, ey) = (x["energy"].as_u64().unwrap(), y["energy"].as_u64().unwrap());
+        assert!(ey > ex && ey < 2 * ex, "{ex} -> {ey}");
+    }
+    assert_eq!(std::fs::read_to_string(b.join("tech.toml")).unwrap(), dear);
+    assert_eq!(
+        std::fs::read_to_string(a.join("tech.toml")).unwrap(),
+        DEFAULT_TECH
+    );
+    let mut args = vec!["report", "--format", "json", "--tech", f.to_str().unwrap()];
+    args.extend(small);
+    let rep = json(&capim(&args));
+    for (k, e) in rep["schedule"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(e["energy"], eb[k]["energy"]);
+        assert_eq!(e["cycles"], eb[k]["cycles"]);
+    }
+    // a bad file: exit 2 naming it, nothing written
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, tech_with("value = 0.15,", "value = -0.15,")).unwrap();
+    let c = dir.path().join("c");
+    let mut args = vec![
+        "gen",
+        "--out",
+        c.to_str().unwrap(),
+        "--tech",
+        bad.to_str().unwrap(),
+    ];
+    args.extend(small);
+    let o = capim(&args);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("bad.toml"), "{}", text(&o));
+    assert!(!c.exists());
 }
 
 /// `--sweep` over 12 array sizes: every one reported, some do not fit,

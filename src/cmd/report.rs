@@ -168,6 +168,18 @@ fn markdown(t: &TradeOff) -> String {
         "- Reading every used row back once (the host's check of the resident weights): {} uJ.\n",
         u(m.weight_readback_j)
     );
+    let sc = &t.schedule;
+    s += &format!(
+        "\n## Adaptive width scheduler cost table\n\nIn order of preference (the first that meets deadline, budget and cap is chosen; else the cheapest, entry {}). Energy in units of {} pJ (SCHED_BUDGET's unit), rounded up.\n\n| entry | width | cycles | energy | most enabled sub-arrays |\n|---|---|---|---|---|\n",
+        sc.cheapest,
+        1u64 << sc.energy_shift
+    );
+    for (k, e) in sc.entries.iter().enumerate() {
+        s += &format!(
+            "| {k} | {} | {} | {} | {} |\n",
+            t.widths[e.width].width, e.cycles, e.energy, e.arrays
+        );
+    }
     let a = &t.area;
     s += "\n## Area (mm^2)\n\n| SOT-MRAM cells | periphery | accumulators | activation memory | total |\n|---|---|---|---|---|\n";
     s += &format!(

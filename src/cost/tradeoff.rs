@@ -104,13 +104,16 @@ pub struct TradeOff {
     pub area: Area,
     pub memory: Memory,
     pub widths: Vec<WidthPoint>,
+    /// The adaptive width scheduler's cost table (the ROM `capim gen`
+    /// writes for this design and technology).
+    pub schedule: crate::hw::scheduler::Table,
 }
 
 impl TradeOff {
     pub fn new(lay: &Layout, model: &Model, tech: &Tech) -> TradeOff {
         let area = area(lay, tech);
         let secs = |cycles: u64| cycles as f64 * tech.period_s();
-        let widths = (0..model.widths.len())
+        let widths: Vec<WidthPoint> = (0..model.widths.len())
             .map(|wi| {
                 let mut total = Counts::default();
                 let mut e_total = Energy::default();
@@ -158,6 +161,7 @@ impl TradeOff {
             })
             .collect();
         let (slowest, lat) = tech.slowest();
+        let schedule = schedule_table(&widths);
         TradeOff {
             design: DesignInfo {
                 model: model.name.clone(),
@@ -175,28 +179,33 @@ impl TradeOff {
             area,
             memory: memory(lay, model, tech),
             widths,
+            schedule,
         }
     }
 
-    /// The adaptive width scheduler's cost table for this design: per width
-    /// its cycles, energy and most sub-arrays enabled at once, in order of
-    /// preference ([`crate::hw::scheduler`]).
+    /// The adaptive width scheduler's cost table for this design.
     pub fn schedule_table(&self) -> crate::hw::scheduler::Table {
-        let points: Vec<(u64, f64, usize, Option<f64>)> = self
-            .widths
-            .iter()
-            .map(|w| {
-                let arrays = w.layers.iter().map(|l| l.arrays).max().unwrap_or(0);
-                (w.cycles, w.energy_j * 1e12, arrays, w.accuracy)
-            })
-            .collect();
-        crate::hw::scheduler::Table::new(&points)
+        self.schedule.clone()
     }
 
     /// The JSON document: pretty, with a final newline.
     pub fn json_bytes(&self) -> Vec<u8> {
         crate::fsio::json_bytes(self)
     }
+}
+
+/// The adaptive width scheduler's cost table: per width its cycles, energy
+/// and most sub-arrays enabled at once, in order of preference
+/// ([`crate::hw::scheduler`]).
+fn schedule_table(widths: &[WidthPoint]) -> crate::hw::scheduler::Table {
+    let points: Vec<(u64, f64, usize, Option<f64>)> = widths
+        .iter()
+        .map(|w| {
+            let arrays = w.layers.iter().map(|l| l.arrays).max().unwrap_or(0);
+            (w.cycles, w.energy_j * 1e12, arrays, w.accuracy)
+        })
+        .collect();
+    crate::hw::scheduler::Table::new(&points)
 }
 
 /// Area of the design of `lay` in `tech`.
