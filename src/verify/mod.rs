@@ -47,7 +47,7 @@ pub struct Options {
 }
 
 /// Inferences of the scheduler trace unless asked otherwise.
-pub const DEFAULT_SCHEDULE: usize = 12;
+pub const DEFAULT_SCHEDULE: usize = 4;
 
 /// Every width of the model, seed 1, two random images per width (plus the
 /// edge cases), no waveform, no dump, one simulation per CPU core (at most
