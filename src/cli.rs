@@ -195,9 +195,10 @@ pub struct VerifyArgs {
     pub data: Option<PathBuf>,
     /// Whole inferences of the adaptive width scheduler's random workload
     /// trace (deadline, energy budget, sub-array cap per inference; seeded
-    /// by --seed), 0 for none.
-    #[arg(long, default_value_t = crate::verify::DEFAULT_SCHEDULE)]
-    pub schedule: usize,
+    /// by --seed), 0 for none; default 4, or none with --widths (the
+    /// scheduler may choose any width).
+    #[arg(long)]
+    pub schedule: Option<usize>,
 }
 
 #[derive(Debug, Args)]

@@ -100,54 +100,67 @@ fn flip_table_bit(dir: &Path, entry: usize, field: usize, bit: u32) {
     std::fs::write(&p, lines.join("\n") + "\n").unwrap();
 }
 
-#[test]
-fn a_flipped_cost_table_bit_is_caught() {
+/// Generates skeleton-i8 on the small configuration, plants a fault with
+/// `plant`, runs an `n`-inference trace: it must fail (exit 1) with a
+/// message containing every one of `expect`.
+fn caught(plant: impl Fn(&Path), n: usize, expect: &[&str]) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = generate(tmp.path(), "models/skeleton-i8.json");
-    // the full width's energy (about 1.4 uJ = 0x15xxxx pJ) loses 2^20 pJ:
-    // budgets between the two values now admit it in the RTL only
-    flip_table_bit(&dir, 0, 2, 20);
-    let o = verify_trace(&dir, 200);
+    plant(&dir);
+    let o = verify_trace(&dir, n);
     expect_code(&o, 1);
     let t = text(&o);
-    assert!(t.contains("adaptive width scheduler: inference"), "{t}");
-    assert!(t.contains("SCHED_STATUS reads"), "{t}");
+    for e in expect {
+        assert!(t.contains(e), "`{e}` not in {t}");
+    }
+}
+
+#[test]
+fn a_flipped_cost_table_bit_is_caught() {
+    // the full width's energy (about 1.4 uJ = 0x15xxxx pJ) loses 2^20 pJ:
+    // budgets between the two values now admit it in the RTL only
+    caught(
+        |dir| flip_table_bit(dir, 0, 2, 20),
+        200,
+        &["adaptive width scheduler: inference", "SCHED_STATUS reads"],
+    );
 }
 
 #[test]
 fn a_comparison_off_by_one_is_caught() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = generate(tmp.path(), "models/skeleton-i8.json");
     // a point whose cycles equal the deadline no longer meets it
-    edit(
-        &dir,
-        "capim_scheduler.v",
-        "(cost[g][63:32] > deadline)",
-        "(cost[g][63:32] >= deadline)",
+    caught(
+        |dir| {
+            edit(
+                dir,
+                "capim_scheduler.v",
+                "(cost[g][63:32] > deadline)",
+                "(cost[g][63:32] >= deadline)",
+            )
+        },
+        200,
+        &["adaptive width scheduler: inference", "SCHED_STATUS reads"],
     );
-    let o = verify_trace(&dir, 200);
-    expect_code(&o, 1);
-    let t = text(&o);
-    assert!(t.contains("adaptive width scheduler: inference"), "{t}");
-    assert!(t.contains("SCHED_STATUS reads"), "{t}");
 }
 
 #[test]
 fn a_width_that_follows_the_registers_mid_run_is_caught() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = generate(tmp.path(), "models/skeleton-i8.json");
     // the engine takes the width from the live registers at every layer
     // instead of at the start: the mid-run rewrite changes the running
     // inference's width
-    edit(
-        &dir,
-        "capim_conv_engine.v",
-        "desc_addr = {layer, width}",
-        "desc_addr = {layer, busy ? width_idx : width}",
+    caught(
+        |dir| {
+            edit(
+                dir,
+                "capim_conv_engine.v",
+                "desc_addr = {layer, width}",
+                "desc_addr = {layer, busy ? width_idx : width}",
+            )
+        },
+        1,
+        &[
+            "adaptive width scheduler: inference 0",
+            "but the run is not bit-exact at it",
+        ],
     );
-    let o = verify_trace(&dir, 1);
-    expect_code(&o, 1);
-    let t = text(&o);
-    assert!(t.contains("adaptive width scheduler: inference 0"), "{t}");
-    assert!(t.contains("but the run is not bit-exact at it"), "{t}");
 }

@@ -92,7 +92,12 @@ pub fn run(a: VerifyArgs) -> Result<()> {
         trace: a.trace.clone(),
         dump_layer,
         jobs: a.jobs.map_or_else(verify::default_jobs, |j| j as usize),
-        schedule: a.schedule,
+        // the scheduler may choose any width: not when a subset is verified
+        schedule: a.schedule.unwrap_or(if a.widths.is_empty() {
+            verify::DEFAULT_SCHEDULE
+        } else {
+            0
+        }),
     };
     println!(
         "capim verify: {} -- model `{}`, {}-bit, {} sub-arrays of {}x{}, seed {}",
@@ -154,6 +159,16 @@ pub fn run(a: VerifyArgs) -> Result<()> {
             c.images,
             c.correct,
             100.0 * c.correct as f64 / c.images.max(1) as f64
+        );
+    }
+    if rep.schedule.is_none() {
+        println!(
+            "  adaptive width scheduler: not verified (--schedule 0{})",
+            if a.widths.is_empty() {
+                ""
+            } else {
+                ", or --widths without --schedule: the scheduler may choose any width"
+            }
         );
     }
     if let Some(s) = &rep.schedule {
