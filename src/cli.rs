@@ -25,6 +25,9 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Lint generated RTL: Verilator -Wall, Yosys synthesis, Icarus -g2012.
     Lint(LintArgs),
+    /// Formal check of the AXI4-Lite slave (Yosys, yosys-smtbmc, Yices):
+    /// handshake properties proved for a bounded number of cycles.
+    Formal(FormalArgs),
     /// Reference inference on your own tensors (NPY in, NPY out).
     Run(RunArgs),
     /// Model utilities (synthetic CA-DNN generator, inspection).
@@ -210,6 +213,19 @@ pub struct LintArgs {
     /// `xilinx` (synth_xilinx, infers block RAM), or `auto` (= xilinx).
     #[arg(long, default_value = "auto", value_parser = ["auto", "generic", "xilinx"])]
     pub synth: String,
+}
+
+#[derive(Debug, Args)]
+pub struct FormalArgs {
+    /// Clock cycles to prove (bounded model check), at least 20.
+    #[arg(long, default_value_t = crate::fpga::formal::DEFAULT_DEPTH,
+          value_parser = clap::value_parser!(u32).range(20..=200))]
+    pub depth: u32,
+    /// Directory for the harness, the SMT-LIB file, the logs and a failing
+    /// trace (created if missing); default: a temporary directory, removed
+    /// when the check passes.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -35,6 +35,7 @@ pub mod cost;
 pub mod data;
 pub mod emit;
 pub mod error;
+pub mod fpga;
 pub mod fsio;
 pub mod hw;
 pub mod layout;

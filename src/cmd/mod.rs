@@ -3,6 +3,7 @@
 
 mod classify;
 mod design;
+mod formal;
 mod generate;
 mod lint;
 mod model;
@@ -23,6 +24,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Plan(a) => plan::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Lint(a) => lint::run(a),
+        Command::Formal(a) => formal::run(a),
         Command::Run(a) => run::run(a),
         Command::Model(ModelCommand::Synth(a)) => model::synth(a),
         Command::Model(ModelCommand::Accuracy(a)) => model::accuracy(a),

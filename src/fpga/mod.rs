@@ -1,0 +1,10 @@
+//! The FPGA side of capim: the AXI4-Lite slave that puts the host register
+//! bus on a standard interconnect (`capim_axil.v`), and its formal check
+//! ([`formal`]).
+
+pub mod formal;
+
+/// The AXI4-Lite slave in front of `capim_top`'s host bus.
+pub const AXIL_MODULE: &str = "capim_axil";
+/// Its Verilog source.
+pub const AXIL_V: &str = include_str!("../../templates/cells/capim_axil.v");
