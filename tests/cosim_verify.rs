@@ -349,6 +349,24 @@ fn accumulator_updates_miscounted_are_caught() {
 }
 
 #[test]
+fn a_done_interrupt_on_the_wrong_edge_is_caught() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = gen_into(tmp.path(), 8);
+    // done is set while the run is busy instead of when it ends: after the
+    // run it reads right, half-way through the run it must not be set
+    edit(
+        &dir,
+        "capim_top.v",
+        "if (busy_q && !busy) irq_done <= 1'b1;",
+        "if (busy_q && busy) irq_done <= 1'b1;",
+    );
+    let o = verify_from(&dir);
+    expect_code(&o, 1);
+    let t = text(&o);
+    assert!(t.contains("done is set while busy"), "{t}");
+}
+
+#[test]
 fn a_hanging_design_fails_at_the_cycle_bound() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = gen_into(tmp.path(), 8);

@@ -45,7 +45,8 @@ pub enum Span {
     SubArrays,
     /// One word per activation-memory lane: `Widths::aw` index bits.
     Lanes,
-    /// `{sub-array, row, 32-bit word of the row}`: 30 index bits.
+    /// `{sub-array, row, 32-bit word of the row}`: 27 index bits (at most
+    /// 9 + 12 + 5 are used).
     Rows,
     /// `{cost-table entry, field}`: `Widths::ww` + 2 index bits.
     Table,
@@ -240,6 +241,15 @@ pub const SCHED_TABLE: Reg = Reg {
     doc: "cost-table entry `e` (preference order), field `f`: 0 width index, 1 cycles, 2 energy, 3 most enabled sub-arrays",
     value: None,
 };
+pub const IRQ: Reg = Reg {
+    name: "IRQ",
+    addr: 0x0000_0012,
+    span: Span::One,
+    index: "",
+    access: Access::Rw,
+    doc: "bit 0: interrupt enable; bit 1: done, set when a run ends, cleared by writing 1 to it; the `irq` output is enable AND done",
+    value: None,
+};
 pub const N_COMPUTE: Reg = Reg {
     name: "N_COMPUTE",
     addr: 0x0100_0000,
@@ -278,7 +288,7 @@ pub const ACT: Reg = Reg {
 };
 pub const ROW: Reg = Reg {
     name: "ROW",
-    addr: 0x4000_0000,
+    addr: 0x0800_0000,
     span: Span::Rows,
     index: "{a, row, word}",
     access: Access::Ro,
@@ -287,7 +297,7 @@ pub const ROW: Reg = Reg {
 };
 
 /// The whole map, in address order.
-pub const MAP: [Reg; 24] = [
+pub const MAP: [Reg; 25] = [
     ID,
     CTRL,
     WIDTH,
@@ -306,6 +316,7 @@ pub const MAP: [Reg; 24] = [
     SCHED_CAP,
     SCHED_STATUS,
     SCHED_INFO,
+    IRQ,
     SCHED_TABLE,
     N_COMPUTE,
     N_ENABLED,
@@ -321,7 +332,7 @@ impl Reg {
             Span::One => 0,
             Span::SubArrays => w.sw,
             Span::Lanes => w.aw,
-            Span::Rows => 30,
+            Span::Rows => 27,
             Span::Table => w.ww + 2,
         }
     }
@@ -510,6 +521,6 @@ mod tests {
         let w = Widths::example();
         let rw = RowWindow::new(&sa, &w);
         assert_eq!((rw.words, rw.word_bits, rw.row_lo, rw.sa_lo), (8, 3, 3, 13));
-        assert_eq!(rw.addr(2, 5, 7), 0x4000_0000 | (2 << 13) | (5 << 3) | 7);
+        assert_eq!(rw.addr(2, 5, 7), 0x0800_0000 | (2 << 13) | (5 << 3) | 7);
     }
 }

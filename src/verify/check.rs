@@ -97,6 +97,21 @@ pub fn finish_range(
             model.widths[wi], stim.name
         )));
     }
+    // the done interrupt is pending, and clears
+    let irq = host::irq(sim)?;
+    if irq & 2 == 0 {
+        return Ok(Outcome::Failed(format!(
+            "{what} at width {} ({}) finished, but IRQ reads {irq:#x}: the done bit (1) is not set",
+            model.widths[wi], stim.name
+        )));
+    }
+    host::clear_irq(sim)?;
+    let irq = host::irq(sim)?;
+    if irq & 2 != 0 {
+        return Ok(Outcome::Failed(format!(
+            "IRQ reads {irq:#x} after writing 1 to its done bit: it did not clear"
+        )));
+    }
     let mut compared = 0;
     let mut class = None;
     for (li, l) in model.layers.iter().enumerate().take(last + 1).skip(first) {

@@ -34,6 +34,16 @@ pub fn start(sim: &mut Sim, wi: usize, (first, last): (usize, usize)) -> Result<
     sim.write(regs::CTRL.addr, &[1])
 }
 
+/// The IRQ register: `{done, enable}`.
+pub fn irq(sim: &mut Sim) -> Result<u32> {
+    Ok(sim.read(regs::IRQ.addr, 1)?[0])
+}
+
+/// Clears the done interrupt (and leaves the interrupt disabled).
+pub fn clear_irq(sim: &mut Sim) -> Result<()> {
+    sim.write(regs::IRQ.addr, &[2])
+}
+
 /// Cycles of the last run.
 pub fn cycles(sim: &mut Sim) -> Result<u64> {
     Ok(sim.read(regs::CYCLES.addr, 1)?[0] as u64)

@@ -167,6 +167,13 @@ pub fn run(
                     "inference 0 ({what}) finished within {half} cycles, half of what the cycle model predicts"
                 )));
             }
+            // the done interrupt is not pending while the run is busy
+            let irq = host::irq(sim)?;
+            if irq & 2 != 0 {
+                return Err(fail(format!(
+                    "inference 0 ({what}): IRQ reads {irq:#x} half-way through the run: done is set while busy"
+                )));
+            }
             sim.write(
                 regs::SCHED_MODE.addr,
                 &[1 - u32::from(matches!(step, Step::Auto(_)))],
