@@ -25,6 +25,10 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Lint generated RTL: Verilator -Wall, Yosys synthesis, Icarus -g2012.
     Lint(LintArgs),
+    /// A synthesis-ready FPGA bundle: RTL behind AXI4-Lite, memory images,
+    /// constraints, Vivado and Yosys scripts, FuseSoC core, C header,
+    /// formal harness, cost report, manifest; and DIR.tar.gz.
+    Bundle(BundleArgs),
     /// Formal check of the AXI4-Lite slave (Yosys, yosys-smtbmc, Yices):
     /// handshake properties proved for a bounded number of cycles.
     Formal(FormalArgs),
@@ -213,6 +217,24 @@ pub struct LintArgs {
     /// `xilinx` (synth_xilinx, infers block RAM), or `auto` (= xilinx).
     #[arg(long, default_value = "auto", value_parser = ["auto", "generic", "xilinx"])]
     pub synth: String,
+}
+
+#[derive(Debug, Args)]
+pub struct BundleArgs {
+    #[command(flatten)]
+    pub design: DesignArgs,
+    /// Technology file (TOML) of the cost table and report; default: the built-in one.
+    #[arg(long)]
+    pub tech: Option<PathBuf>,
+    /// Xilinx part of the Vivado script.
+    #[arg(long, default_value = "xc7z020clg400-1")]
+    pub part: String,
+    /// Clock of the constraints, MHz.
+    #[arg(long, default_value_t = 100.0)]
+    pub clock_mhz: f64,
+    /// Output directory; the tarball is written beside it as DIR.tar.gz.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]

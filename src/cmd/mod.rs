@@ -1,6 +1,7 @@
 //! The subcommands, one file each, and their dispatch. Library modules never
 //! import from here; `cli` holds only the clap types.
 
+mod bundle;
 mod classify;
 mod design;
 mod formal;
@@ -25,6 +26,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Verify(a) => verify::run(a),
         Command::Lint(a) => lint::run(a),
         Command::Formal(a) => formal::run(a),
+        Command::Bundle(a) => bundle::run(a),
         Command::Run(a) => run::run(a),
         Command::Model(ModelCommand::Synth(a)) => model::synth(a),
         Command::Model(ModelCommand::Accuracy(a)) => model::accuracy(a),

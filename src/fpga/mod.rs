@@ -1,7 +1,8 @@
 //! The FPGA side of capim: the AXI4-Lite slave that puts the host register
-//! bus on a standard interconnect (`capim_axil.v`), and its formal check
-//! ([`formal`]).
+//! bus on a standard interconnect (`capim_axil.v`), its formal check
+//! ([`formal`]), and the bundle for FPGA tools ([`bundle`]).
 
+pub mod bundle;
 pub mod formal;
 
 /// The AXI4-Lite slave in front of `capim_top`'s host bus.
