@@ -10,6 +10,9 @@
 //! - `constraints/capim.xdc`: the clock;
 //! - `scripts/`: Vivado non-project TCL (synthesis, placement, routing,
 //!   utilization and timing reports) and a Yosys `synth_xilinx` script;
+//! - `tb/`: a self-checking SystemVerilog testbench of the FPGA top over
+//!   AXI4-Lite and its run scripts (Icarus, Verilator), its bus script in
+//!   `mem/` ([`super::tb`]);
 //! - `formal/`: the AXI4-Lite proof (harness and Yosys script);
 //! - `include/capim_regs.h`: the register map and tensor regions for C;
 //! - `capim.core` (FuseSoC CAPI2: `lint` with Verilator, `synth` with
@@ -37,6 +40,9 @@ const FPGA_TOP_V: &str = include_str!("../../templates/cells/capim_fpga_top.v");
 pub const AXI_ADDR_BITS: u32 = 30;
 /// The bundle's own manifest.
 pub const MANIFEST: &str = "manifest.json";
+/// Random images of the testbench (besides the edge cases) and their seed.
+const TB_IMAGES: usize = 1;
+const TB_SEED: u64 = 1;
 
 /// Target of the Vivado scripts and the clock constraint.
 #[derive(Debug, Clone)]
@@ -80,7 +86,7 @@ pub fn files(
         );
         rtl.push(name);
     }
-    let mems: Vec<String> = g
+    let mut mems: Vec<String> = g
         .files
         .keys()
         .filter(|k| k.ends_with(".memh"))
@@ -89,6 +95,24 @@ pub fn files(
     for m in &mems {
         f.insert(format!("mem/{m}"), g.files[m].clone());
     }
+    // the testbench and its bus script
+    let ops = super::tb::script(g, model, TB_SEED, TB_IMAGES);
+    f.insert(
+        format!("mem/{}", super::tb::SCRIPT),
+        super::tb::memh(&ops).into_bytes(),
+    );
+    mems.push(super::tb::SCRIPT.to_string());
+    let depth = ops.len() + 1;
+    let tb = super::tb::TB_SV.replace(
+        "localparam integer DEPTH = 1;",
+        &format!("localparam integer DEPTH = {depth};"),
+    );
+    f.insert(
+        format!("tb/{}.sv", super::tb::TB_TOP),
+        format!("{header}\n{tb}").into_bytes(),
+    );
+    f.insert("tb/run_icarus.sh".into(), run_icarus().into_bytes());
+    f.insert("tb/run_verilator.sh".into(), run_verilator().into_bytes());
     for (k, v) in &g.files {
         if !k.ends_with(".v") && !k.ends_with(".memh") && k != crate::emit::outdir::FILELIST {
             f.insert(format!("design/{k}"), v.clone());
@@ -162,6 +186,28 @@ fn rtl_header(g: &Generated) -> Result<String> {
         .take_while(|l| l.starts_with("// Generated") || l.starts_with("// Do not edit"))
         .collect::<Vec<_>>()
         .join("\n"))
+}
+
+/// The testbench under Icarus, from the bundle's directory.
+fn run_icarus() -> String {
+    format!(
+        "#!/bin/sh\n# capim: the self-checking testbench under Icarus Verilog (exit 0 = PASS).\n\
+         set -e\ncd \"$(dirname \"$0\")/..\"\nmkdir -p build\n\
+         iverilog -g2012 -s {tb} -o build/{tb}.vvp $(cat filelist.f) tb/{tb}.sv\n\
+         cd mem && exec vvp -n ../build/{tb}.vvp\n",
+        tb = super::tb::TB_TOP
+    )
+}
+
+/// The testbench under Verilator, from the bundle's directory.
+fn run_verilator() -> String {
+    format!(
+        "#!/bin/sh\n# capim: the self-checking testbench under Verilator (exit 0 = PASS).\n\
+         set -e\ncd \"$(dirname \"$0\")/..\"\nmkdir -p build\n\
+         verilator --binary --timing -Wall --top-module {tb} -Mdir build/verilator -o {tb} $(cat filelist.f) tb/{tb}.sv >build/verilator.log\n\
+         cd mem && exec ../build/verilator/{tb}\n",
+        tb = super::tb::TB_TOP
+    )
 }
 
 fn xdc(t: &Target) -> String {
@@ -302,10 +348,13 @@ fn fusesoc_core(model: &Model, rtl: &[String], mems: &[String]) -> String {
         s += &format!("      - mem/{m}: {{copyto: {m}}}\n");
     }
     s += &format!(
-        "  constraints:\n    file_type: xdc\n    files:\n      - constraints/capim.xdc\n\n\
+        "  tb:\n    file_type: systemVerilogSource\n    files:\n      - tb/{tb}.sv\n\
+         \x20 constraints:\n    file_type: xdc\n    files:\n      - constraints/capim.xdc\n\n\
          targets:\n  default:\n    filesets: [rtl, mem]\n    toplevel: {FPGA_TOP}\n\
+         \x20 sim:\n    default_tool: icarus\n    filesets: [rtl, mem, tb]\n    toplevel: {tb}\n    tools:\n      icarus:\n        iverilog_options: [-g2012]\n\
          \x20 lint:\n    default_tool: verilator\n    filesets: [rtl, mem]\n    toplevel: {FPGA_TOP}\n    tools:\n      verilator:\n        mode: lint-only\n        verilator_options: [-Wall]\n\
-         \x20 synth:\n    default_tool: yosys\n    filesets: [rtl, mem]\n    toplevel: {FPGA_TOP}\n    tools:\n      yosys:\n        arch: xilinx\n"
+         \x20 synth:\n    default_tool: yosys\n    filesets: [rtl, mem]\n    toplevel: {FPGA_TOP}\n    tools:\n      yosys:\n        arch: xilinx\n",
+        tb = super::tb::TB_TOP
     );
     s
 }
@@ -333,9 +382,10 @@ fn readme(g: &Generated, cfg: &ArrayConfig, model: &Model, t: &Target) -> String
          | `constraints/capim.xdc` | the clock |\n\
          | `scripts/vivado.tcl` | Vivado non-project flow: `vivado -mode batch -source scripts/vivado.tcl [-tclargs PART]` (reports in `reports/`) |\n\
          | `scripts/synth.ys` | Yosys: `mkdir -p reports && cd mem && yosys -s ../scripts/synth.ys` |\n\
+         | `tb/capim_tb.sv` | self-checking testbench: runs the bus script `mem/capim_tb.memh` (whole inferences at every width, outputs and cycles from capim's reference) over AXI4-Lite, stops at the first difference, exits non-zero; `sh tb/run_verilator.sh` or `sh tb/run_icarus.sh` (or FuseSoC's `sim` target) |\n\
          | `formal/` | the AXI4-Lite handshake proof: `cd formal && yosys -s formal.ys && yosys-smtbmc -s yices -t 24 capim_axil_formal.smt2` |\n\
          | `include/capim_regs.h` | register offsets and tensor regions for C |\n\
-         | `capim.core`, `filelist.f` | FuseSoC core (`fusesoc --cores-root . run --target lint` / `synth`), compile order |\n\
+         | `capim.core`, `filelist.f` | FuseSoC core (`fusesoc --cores-root . run --target sim` / `lint` / `synth`), compile order |\n\
          | `design/` | the configuration, technology and model the design was generated from, and its manifest (mapping, descriptor fields) |\n\
          | `report/cost.json` | cycles, energy, memory and area per width |\n\
          | `manifest.json` | capim version, configuration and model hashes, SHA-256 of every file |\n\n";
