@@ -206,6 +206,12 @@ pub struct VerifyArgs {
     /// scheduler may choose any width).
     #[arg(long)]
     pub schedule: Option<usize>,
+    /// After verifying, load this model (same layer shapes and widths) over
+    /// the host bus into the same RTL (rows, descriptors, requantization,
+    /// cost table) and verify it at every width: a new model without
+    /// re-synthesis.
+    #[arg(long)]
+    pub load: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -366,6 +366,72 @@ fn a_done_interrupt_on_the_wrong_edge_is_caught() {
     assert!(t.contains("done is set while busy"), "{t}");
 }
 
+/// Another skeleton-i8 (seed 5: other weights, descriptors and
+/// requantization, the same shapes) written into `dir`.
+fn other_skeleton(dir: &Path) -> PathBuf {
+    let m = dir.join("sk5.json");
+    let args = ["model", "synth", "--preset", "skeleton", "--precision", "8"];
+    let mut args = args.to_vec();
+    args.extend(["--seed", "5", "--out", m.to_str().unwrap()]);
+    expect_code(&capim(&args), 0);
+    m
+}
+
+fn verify_load(dir: &Path, model: &Path) -> Output {
+    capim(&[
+        "verify",
+        "--from",
+        dir.to_str().unwrap(),
+        "--images",
+        "1",
+        "--schedule",
+        "0",
+        "--load",
+        model.to_str().unwrap(),
+    ])
+}
+
+/// A new model over the host bus into the same RTL: bit-exact at every
+/// width; a model of other shapes is refused (exit 2); a requantization
+/// write that never lands, or a row write that lands in the wrong row, is
+/// caught.
+#[test]
+fn a_new_model_loaded_over_the_bus_is_bit_exact_and_broken_loads_are_caught() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = gen_into(tmp.path(), 8);
+    let m = other_skeleton(tmp.path());
+    let o = verify_load(&dir, &m);
+    expect_code(&o, 0);
+    assert!(text(&o).contains("16 runs bit-exact"), "{}", text(&o));
+    let o = verify_load(&dir, Path::new("models/tinynet-i8.json"));
+    expect_code(&o, 2);
+    assert!(text(&o).contains("same layer shapes"), "{}", text(&o));
+
+    for (file, from, to) in [
+        (
+            "capim_top.v",
+            "wire q_we = host_we && !busy &&",
+            "wire q_we = host_we && busy &&",
+        ),
+        (
+            "capim_top.v",
+            "wire [RW-1:0] wr_row = host_wdata[0 +: RW];",
+            "wire [RW-1:0] wr_row = host_wdata[0 +: RW] ^ RW'(1);",
+        ),
+    ] {
+        let t2 = tempfile::tempdir().unwrap();
+        let d2 = gen_into(t2.path(), 8);
+        edit(&d2, file, from, to);
+        let o = verify_load(&d2, &m);
+        expect_code(&o, 1);
+        assert!(
+            text(&o).contains("loaded over the bus: mismatch"),
+            "{to}: {}",
+            text(&o)
+        );
+    }
+}
+
 #[test]
 fn a_hanging_design_fails_at_the_cycle_bound() {
     let tmp = tempfile::tempdir().unwrap();

@@ -93,6 +93,10 @@ pub fn run(a: VerifyArgs) -> Result<()> {
         dump_layer,
         jobs: a.jobs.map_or_else(verify::default_jobs, |j| j as usize),
         // the scheduler may choose any width: not when a subset is verified
+        load: match &a.load {
+            Some(p) => Some(crate::model::Model::load(p)?),
+            None => None,
+        },
         schedule: a.schedule.unwrap_or(if a.widths.is_empty() {
             verify::DEFAULT_SCHEDULE
         } else {
@@ -183,6 +187,13 @@ pub fn run(a: VerifyArgs) -> Result<()> {
             s.inferences,
             per.join(", "),
             s.violated
+        );
+    }
+    if let Some(p) = &a.load {
+        println!(
+            "  model {} loaded over the host bus into the same RTL (rows, descriptors, requantization, cost table): {} runs bit-exact",
+            p.display(),
+            rep.loaded_runs
         );
     }
     for p in &rep.dumps {

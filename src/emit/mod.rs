@@ -95,6 +95,9 @@ struct ArrayCtx {
 struct DescCtx {
     fields: Vec<DescField>,
     width: u32,
+    /// 32-bit words of one descriptor on the host bus, and their index bits.
+    words: u32,
+    word_bits: u32,
 }
 
 /// The convolution engine's periphery as the templates see it.
@@ -213,6 +216,8 @@ pub fn generate_with(cfg: &ArrayConfig, model: &Model, tech: &Tech) -> Result<Ge
         },
         desc: DescCtx {
             width: desc::width(&fields),
+            words: desc::width(&fields).div_ceil(32),
+            word_bits: regs::desc_word_bits(w),
             fields: fields.clone(),
         },
         regs: regs::template_ctx(w),

@@ -294,13 +294,24 @@ fn c_header(g: &Generated, model: &Model) -> String {
                     r.name, rw.sa_lo, rw.row_lo
                 );
             }
+            Span::Desc | Span::Quant => {
+                s += &format!(
+                    "/* {doc} */\n#define CAPIM_{}(i, k) (0x{byte:08X}u + 4u * (((i) << {}) | (k)))\n",
+                    r.name,
+                    if r.span == Span::Desc {
+                        regs::desc_word_bits(w)
+                    } else {
+                        1
+                    }
+                );
+            }
             Span::Table => {
                 s += &format!(
                     "/* {doc} */\n#define CAPIM_{}(e, f) (0x{byte:08X}u + 4u * (((e) << 2) | (f)))\n",
                     r.name
                 );
             }
-            Span::SubArrays | Span::Lanes => {
+            Span::SubArrays | Span::Lanes | Span::RowWords => {
                 s += &format!(
                     "/* {doc} */\n#define CAPIM_{}(i) (0x{byte:08X}u + 4u * (i))\n",
                     r.name
@@ -406,9 +417,13 @@ fn readme(g: &Generated, cfg: &ArrayConfig, model: &Model, t: &Target) -> String
             r.name, r.base, r.channels, r.height, r.width, r.words, r.pixel_stride
         );
     }
-    s += "\n## Weights\n\nThe weights are resident from configuration (`mem/capim_sa_*.memh`, one line\n\
+    s += "\n## Weights and a new model\n\nThe weights are resident from configuration (`mem/capim_sa_*.memh`, one line\n\
           per row, most significant column first); `ROW` reads any row back while idle.\n\
-          A different model needs a new bundle (`capim bundle --model`).\n";
+          A model with the same layer shapes and widths loads over the bus while idle, from the\n\
+          images capim writes for it: per row, its words into `ROW_STAGE` and `{a, row}` into\n\
+          `ROW_WRITE`; every descriptor word into `DESC`, every requantization word into `QUANT`,\n\
+          the cost table into `SCHED_TABLE` (`capim verify --from DIR --load M.json` proves it\n\
+          in simulation). Other shapes need a new bundle.\n";
     s
 }
 

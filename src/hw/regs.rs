@@ -50,6 +50,12 @@ pub enum Span {
     Rows,
     /// `{cost-table entry, field}`: `Widths::ww` + 2 index bits.
     Table,
+    /// One 32-bit word of a sub-array row: 5 index bits (up to 1,024 columns).
+    RowWords,
+    /// `{descriptor index, 32-bit word}`: `lw + ww` + [`desc_word_bits`].
+    Desc,
+    /// `{requantization entry, 32-bit word}`: `qaw + 1` index bits.
+    Quant,
 }
 
 /// One register (or window) of the host bus.
@@ -232,13 +238,49 @@ pub const SCHED_INFO: Reg = Reg {
     doc: "`{cheapest entry[23:16], energy unit log2 pJ[15:8], entries[7:0]}`",
     value: None,
 };
+pub const ROW_WRITE: Reg = Reg {
+    name: "ROW_WRITE",
+    addr: 0x0000_0013,
+    span: Span::One,
+    index: "",
+    access: Access::Rw,
+    doc: "write `{a[31:16], row[15:0]}` while idle: ROW_STAGE becomes row `row` of sub-array `a` (a new model's weights over the bus); reads the last value written",
+    value: None,
+};
+pub const ROW_STAGE: Reg = Reg {
+    name: "ROW_STAGE",
+    addr: 0x0000_0020,
+    span: Span::RowWords,
+    index: "w",
+    access: Access::Rw,
+    doc: "32-bit word `w` of the row that ROW_WRITE writes (column `32w` in bit 0)",
+    value: None,
+};
 pub const SCHED_TABLE: Reg = Reg {
     name: "SCHED_TABLE",
     addr: 0x0000_1000,
     span: Span::Table,
     index: "{e, f}",
-    access: Access::Ro,
-    doc: "cost-table entry `e` (preference order), field `f`: 0 width index, 1 cycles, 2 energy, 3 most enabled sub-arrays",
+    access: Access::Rw,
+    doc: "cost-table entry `e` (preference order), field `f`: 0 width index, 1 cycles, 2 energy, 3 most enabled sub-arrays (`capim_sched.memh`); written while idle",
+    value: None,
+};
+pub const DESC: Reg = Reg {
+    name: "DESC",
+    addr: 0x0040_0000,
+    span: Span::Desc,
+    index: "{d, k}",
+    access: Access::Rw,
+    doc: "32-bit word `k` (least significant first) of layer descriptor `d = layer << ww | width` (`capim_desc.memh`); written while idle",
+    value: None,
+};
+pub const QUANT: Reg = Reg {
+    name: "QUANT",
+    addr: 0x0080_0000,
+    span: Span::Quant,
+    index: "{q, k}",
+    access: Access::Rw,
+    doc: "32-bit word `k` of requantization entry `q`, `{bias, M}` (`capim_quant.memh`); written while idle",
     value: None,
 };
 pub const IRQ: Reg = Reg {
@@ -292,12 +334,12 @@ pub const ROW: Reg = Reg {
     span: Span::Rows,
     index: "{a, row, word}",
     access: Access::Ro,
-    doc: "32 bits of a sub-array row (idle only)",
+    doc: "32 bits of a sub-array row, read while idle",
     value: None,
 };
 
 /// The whole map, in address order.
-pub const MAP: [Reg; 25] = [
+pub const MAP: [Reg; 29] = [
     ID,
     CTRL,
     WIDTH,
@@ -317,7 +359,11 @@ pub const MAP: [Reg; 25] = [
     SCHED_STATUS,
     SCHED_INFO,
     IRQ,
+    ROW_WRITE,
+    ROW_STAGE,
     SCHED_TABLE,
+    DESC,
+    QUANT,
     N_COMPUTE,
     N_ENABLED,
     N_WRITE,
@@ -334,6 +380,9 @@ impl Reg {
             Span::Lanes => w.aw,
             Span::Rows => 27,
             Span::Table => w.ww + 2,
+            Span::RowWords => 5,
+            Span::Desc => w.lw + w.ww + desc_word_bits(w),
+            Span::Quant => w.qaw + 1,
         }
     }
 
@@ -356,6 +405,11 @@ impl Reg {
             format!("{base} + {}", self.index)
         }
     }
+}
+
+/// Bits of the 32-bit word index within one descriptor.
+pub fn desc_word_bits(w: &Widths) -> u32 {
+    super::clog2(super::desc::width(&super::desc::layout(w)).div_ceil(32) as u64)
 }
 
 /// The value of the INFO register.

@@ -10,6 +10,7 @@
 pub mod check;
 pub mod host;
 pub mod plan;
+pub mod reload;
 pub mod schedule;
 
 pub use check::{LayerRun, Mismatch};
@@ -44,6 +45,9 @@ pub struct Options {
     /// Inferences of the adaptive width scheduler's workload trace
     /// ([`schedule`]), seeded by `seed`; 0 for none.
     pub schedule: usize,
+    /// A model to load over the host bus after the verification
+    /// ([`reload`]): the same stimuli then run at every width against it.
+    pub load: Option<crate::model::Model>,
 }
 
 /// Inferences of the scheduler trace unless asked otherwise.
@@ -63,6 +67,7 @@ impl Default for Options {
             jobs: default_jobs(),
             labelled: Vec::new(),
             schedule: DEFAULT_SCHEDULE,
+            load: None,
         }
     }
 }
@@ -102,6 +107,8 @@ pub struct Report {
     pub classified: Vec<Classified>,
     /// The scheduler trace, when one ran.
     pub schedule: Option<schedule::ScheduleReport>,
+    /// Runs (width x image) of the model loaded over the bus, all bit-exact.
+    pub loaded_runs: usize,
 }
 
 /// The labelled images of one width: the RTL's class of every one equals
@@ -192,6 +199,7 @@ pub fn verify(d: &Design, opts: &Options) -> Result<Report> {
         dumps: Vec::new(),
         classified: Vec::new(),
         schedule: None,
+        loaded_runs: 0,
     };
     for (k, outcome) in done {
         let (wi, stim, mode) = plan[k];
@@ -255,6 +263,46 @@ pub fn verify(d: &Design, opts: &Options) -> Result<Report> {
         report.cycles_simulated += rep.cycles_simulated;
         report.outputs_compared += rep.outputs_compared;
         report.schedule = Some(rep);
+    }
+    if let Some(m) = &opts.load {
+        let g = crate::emit::generate_with(&d.cfg, m, &d.tech)?;
+        reload::check_same_rtl(d, &g)?;
+        let dn = reload::design_of(d, &g, m)?;
+        let mut sim = Sim::spawn(&built.exe, d.out.path(), None)?;
+        sim.reset(4)?;
+        reload::load(&mut sim, &g)?;
+        for wi in &widths {
+            for stim in stimuli(m, opts.seed, opts.images) {
+                match check::run_stimulus(&mut sim, &dn, *wi, &stim, false)? {
+                    Outcome::Ok(_, compared, cycles, _) => {
+                        report.outputs_compared += compared;
+                        report.cycles_simulated += cycles;
+                        report.loaded_runs += 1;
+                    }
+                    Outcome::Mismatch(mm) => {
+                        return Err(Error::Verification(format!(
+                            "model `{}` loaded over the bus: mismatch at width {} ({}), layer `{}`, channel {}, position (y={}, x={}): expected {}, got {}",
+                            m.name,
+                            mm.width,
+                            mm.stimulus,
+                            mm.layer,
+                            mm.channel,
+                            mm.y,
+                            mm.x,
+                            mm.expected,
+                            mm.actual
+                        )));
+                    }
+                    Outcome::Failed(msg) => {
+                        return Err(Error::Verification(format!(
+                            "model `{}` loaded over the bus: {msg}",
+                            m.name
+                        )));
+                    }
+                }
+            }
+        }
+        sim.quit()?;
     }
     if let Some(li) = opts.dump_layer {
         let mut sim = Sim::spawn(&built.exe, d.out.path(), None)?;

@@ -7,13 +7,18 @@
 // The choice is combinational: the first entry whose cycles, energy and
 // arrays are within deadline, budget and cap (a limit of 0 is no limit);
 // else entry CHEAPEST, with the violated limits in `why`. The top latches
-// the choice at a start only, so a run never changes width.
+// the choice at a start only, so a run never changes width. The host may
+// rewrite the table while idle (a new model's costs).
 module capim_scheduler #(
     parameter integer NE = 4,
     parameter integer WW = 2,
     parameter integer CHEAPEST = 0,
     parameter INIT_FILE = "capim_sched.memh"
 ) (
+    input  wire          clk,
+    input  wire          we,        // host write of one table word (a new model)
+    input  wire [WW+1:0] waddr,     // {entry, field}
+    input  wire [31:0]   wdata,
     input  wire [31:0]   deadline,
     input  wire [31:0]   budget,
     input  wire [31:0]   cap,
@@ -25,6 +30,10 @@ module capim_scheduler #(
 );
     reg [127:0] cost [0:NE-1];
     initial $readmemh(INIT_FILE, cost);
+    always @(posedge clk) begin
+        if (we && ({ {(32-WW){1'b0}}, waddr[WW+1:2]} < NE))
+            cost[waddr[WW+1:2]][{waddr[1:0], 5'd0} +: 32] <= wdata;
+    end
 
     // the limits entry k violates
     wire [2:0] viol [0:NE-1];
