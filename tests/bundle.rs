@@ -119,19 +119,18 @@ fn the_bundle_is_complete_reproducible_and_opens_in_the_tools() {
     assert!(v.status.success(), "{}", text(&v));
 
     // FuseSoC accepts the core and runs its lint target
-    let fs = Command::new("fusesoc")
-        .current_dir(&out)
-        .args([
-            "--cores-root",
-            ".",
-            "run",
-            "--target",
-            "lint",
-            "capim:accel:skeleton_i8",
-        ])
-        .output()
-        .expect("fusesoc (make tools installs it)");
+    let fs = fusesoc(&out, "lint");
     assert!(fs.status.success(), "{}", text(&fs));
+}
+
+/// Runs FuseSoC's `target` of the bundle's core in `dir`.
+fn fusesoc(dir: &Path, target: &str) -> Output {
+    Command::new("fusesoc")
+        .current_dir(dir)
+        .args(["--cores-root", ".", "run", "--target", target])
+        .arg("capim:accel:skeleton_i8")
+        .output()
+        .expect("fusesoc (make tools installs it)")
 }
 
 /// Runs `sh tb/<script>` in the bundle `dir`.
@@ -187,18 +186,7 @@ fn the_testbench_passes_under_two_simulators_and_catches_a_corrupted_vector() {
     let o = run_tb(&out, "run_icarus.sh");
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("capim_tb: PASS"), "{}", text(&o));
-    let fs = Command::new("fusesoc")
-        .current_dir(&out)
-        .args([
-            "--cores-root",
-            ".",
-            "run",
-            "--target",
-            "sim",
-            "capim:accel:skeleton_i8",
-        ])
-        .output()
-        .expect("fusesoc (make tools installs it)");
+    let fs = fusesoc(&out, "sim");
     assert!(fs.status.success(), "{}", text(&fs));
     assert!(text(&fs).contains("capim_tb: PASS"), "{}", text(&fs));
 
