@@ -107,10 +107,21 @@ fn skeleton_is_bit_exact_in_8_and_16_bit() {
 fn default_resnet20_is_bit_exact_at_every_width() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("rtl");
-    let o = capim(&["verify", "--images", "0", "--out", out.to_str().unwrap()]);
+    // one scheduler inference, with its mid-run rewrite (tinynet runs 200
+    // in tests/cosim_scheduler.rs; each ResNet-20 inference costs seconds)
+    let o = capim(&[
+        "verify",
+        "--images",
+        "0",
+        "--schedule",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     expect_code(&o, 0);
     let t = text(&o);
     assert!(t.contains("PASS") && t.contains("resnet20-i8"), "{t}");
+    assert!(t.contains("adaptive width scheduler: 1 inferences"), "{t}");
     assert!(t.contains("1 -> 0.25 -> 0.75 -> 0.5 -> 1"), "{t}");
 }
 
@@ -132,6 +143,8 @@ fn trained_cadnn_classifies_real_images_as_the_reference() {
         "0",
         "--test-images",
         "3",
+        "--schedule",
+        "0",
         "--out",
         out.to_str().unwrap(),
     ]);
