@@ -3,9 +3,11 @@
 //! I/O, the manifest's `registers` section and the README table are derived.
 //!
 //! Addresses are 32-bit word addresses; a read returns its data on
-//! `host_rdata` the cycle after `host_re`. Read-write registers may be
+//! `host_rdata` the cycle after `host_re`. The control registers may be
 //! written at any time, also while a run is busy: a run reads them only at
-//! its start, so a write takes effect at the next start. A register either is one word
+//! its start, so a write takes effect at the next start. The memory
+//! windows (activation memory, rows, descriptors, requantization, cost
+//! table) take writes only while idle. A register either is one word
 //! ([`Span::One`]) or opens a window of `2^k` words indexed from its base
 //! (per sub-array counters, activation-memory lanes, sub-array rows).
 
