@@ -19,6 +19,7 @@ use crate::cost::layer_cycles;
 use crate::emit::Generated;
 use crate::hw::regs;
 use crate::model::{Model, reference};
+use crate::verify::host::input_lanes;
 use crate::verify::plan::stimuli;
 
 /// The testbench source.
@@ -67,34 +68,30 @@ pub fn script(g: &Generated, model: &Model, seed: u64, images: usize) -> Vec<Op>
     });
     for (stim, wi) in runs {
         let t = &stim.input;
-        {
-            for (k, v) in t.data.iter().enumerate() {
-                let (c, y, x) = (k / (t.h * t.w), k / t.w % t.h, k % t.w);
-                let lane = inp.base + inp.offset(c, y, x, 0);
-                ops.push(Op::Write(
-                    byte(regs::ACT.addr + lane as u32),
-                    (v as u64 & lane_mask) as u32,
-                ));
-            }
-            ops.push(Op::Write(byte(regs::WIDTH.addr), wi as u32));
-            ops.push(Op::Write(byte(regs::CTRL.addr), 1));
-            let cycles: u64 = (0..=last).map(|li| layer_cycles(lay, model, li, wi)).sum();
-            ops.push(Op::WaitIrq(
-                crate::verify::cycle_bound(cycles).min(u32::MAX as u64) as u32,
+        for (off, word) in input_lanes(lay, model, t) {
+            ops.push(Op::Write(
+                byte(regs::ACT.addr + (inp.base + off) as u32),
+                word,
             ));
-            ops.push(Op::Write(byte(regs::IRQ.addr), 3));
-            let want = &reference::run_all(model, wi, t)[&out_l.name];
-            for (k, v) in want.data.iter().enumerate() {
-                let (c, rem) = (k / (want.h * want.w), k % (want.h * want.w));
-                let (y, x) = (rem / want.w, rem % want.w);
-                for part in 0..out.words {
-                    let lane = out.base + out.offset(c, y, x, part);
-                    let bits = ((v as u64) >> (part as u32 * n)) & lane_mask;
-                    ops.push(Op::Expect(byte(regs::ACT.addr + lane as u32), bits as u32));
-                }
-            }
-            ops.push(Op::Expect(byte(regs::CYCLES.addr), cycles as u32));
         }
+        ops.push(Op::Write(byte(regs::WIDTH.addr), wi as u32));
+        ops.push(Op::Write(byte(regs::CTRL.addr), 1));
+        let cycles: u64 = (0..=last).map(|li| layer_cycles(lay, model, li, wi)).sum();
+        ops.push(Op::WaitIrq(
+            crate::verify::cycle_bound(cycles).min(u32::MAX as u64) as u32,
+        ));
+        ops.push(Op::Write(byte(regs::IRQ.addr), 3));
+        let want = &reference::run_all(model, wi, t)[&out_l.name];
+        for (k, v) in want.data.iter().enumerate() {
+            let (c, rem) = (k / (want.h * want.w), k % (want.h * want.w));
+            let (y, x) = (rem / want.w, rem % want.w);
+            for part in 0..out.words {
+                let lane = out.base + out.offset(c, y, x, part);
+                let bits = ((v as u64) >> (part as u32 * n)) & lane_mask;
+                ops.push(Op::Expect(byte(regs::ACT.addr + lane as u32), bits as u32));
+            }
+        }
+        ops.push(Op::Expect(byte(regs::CYCLES.addr), cycles as u32));
     }
     ops
 }

@@ -7,7 +7,8 @@ use crate::cosim::Sim;
 use crate::emit::Design;
 use crate::error::{Error, Result};
 use crate::hw::regs::{self, RowWindow};
-use crate::layout::TensorRegion;
+use crate::layout::{Layout, TensorRegion};
+use crate::model::{Model, Tensor};
 
 pub fn to_word(v: i64, n: u32) -> u32 {
     (v as u64 & ((1u64 << n) - 1)) as u32
@@ -76,15 +77,27 @@ pub fn activity(sim: &mut Sim, count: usize) -> Result<Activity> {
     })
 }
 
+/// The input tensor `t` of `model` as activation-memory lanes: `(lane
+/// offset from the input region's base, N-bit word)` per value, in the
+/// tensor's `[c][y][x]` order.
+pub fn input_lanes<'a>(
+    lay: &'a Layout,
+    model: &'a Model,
+    t: &'a Tensor,
+) -> impl Iterator<Item = (usize, u32)> + 'a {
+    let inp = lay.tensor(&model.input.name).expect("input region");
+    t.data.iter().enumerate().map(move |(k, v)| {
+        let (c, y, x) = (k / (t.h * t.w), k / t.w % t.h, k % t.w);
+        (inp.offset(c, y, x, 0), to_word(v, model.precision))
+    })
+}
+
 /// Writes the stimulus into the network input's activation region.
 pub fn write_input(sim: &mut Sim, d: &Design, stim: &Stimulus) -> Result<()> {
-    let model = &d.model;
-    let inp = d.layout.tensor(&model.input.name).expect("input region");
-    let t = &stim.input;
+    let inp = d.layout.tensor(&d.model.input.name).expect("input region");
     let mut lanes = vec![0u32; inp.lanes()];
-    for (k, v) in t.data.iter().enumerate() {
-        let (c, y, x) = (k / (t.h * t.w), k / t.w % t.h, k % t.w);
-        lanes[inp.offset(c, y, x, 0)] = to_word(v, model.precision);
+    for (off, word) in input_lanes(&d.layout, &d.model, &stim.input) {
+        lanes[off] = word;
     }
     sim.write(regs::ACT.addr + inp.base as u32, &lanes)
 }

@@ -270,7 +270,7 @@ pub fn verify(d: &Design, opts: &Options) -> Result<Report> {
         let dn = reload::design_of(d, &g, m)?;
         let mut sim = Sim::spawn(&built.exe, d.out.path(), None)?;
         sim.reset(4)?;
-        reload::load(&mut sim, &g)?;
+        reload::load(&mut sim, &g, &dn.images)?;
         for wi in &widths {
             for stim in stimuli(m, opts.seed, opts.images) {
                 match check::run_stimulus(&mut sim, &dn, *wi, &stim, false)? {

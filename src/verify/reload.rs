@@ -71,8 +71,9 @@ pub fn design_of(d: &Design, g: &Generated, model: &crate::model::Model) -> Resu
     })
 }
 
-/// Writes every image of `g` over the bus of an idle simulation.
-pub fn load(sim: &mut Sim, g: &Generated) -> Result<()> {
+/// Writes every image of `g` over the bus of an idle simulation; `rows`
+/// are its sub-array images as [`design_of`] parsed them.
+pub fn load(sim: &mut Sim, g: &Generated, rows: &[Vec<Bits>]) -> Result<()> {
     let lay = &g.layout;
     let text = |name: &str| -> Result<String> {
         g.files
@@ -82,10 +83,8 @@ pub fn load(sim: &mut Sim, g: &Generated) -> Result<()> {
     };
     let line = |i: usize| format!("line {}", i + 1);
     let w = &lay.widths;
-    for a in 0..lay.count {
-        let f = crate::emit::outdir::subarray_file(a);
-        let rows = parse_subarray(&text(&f)?, lay.rows, lay.cols, Path::new(&f))?;
-        for (row, bits) in rows.iter().enumerate() {
+    for (a, image) in rows.iter().enumerate() {
+        for (row, bits) in image.iter().enumerate() {
             sim.write(regs::ROW_STAGE.addr, &words(bits, lay.cols))?;
             sim.write(regs::ROW_WRITE.addr, &[(a as u32) << 16 | row as u32])?;
         }
