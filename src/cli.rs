@@ -238,6 +238,12 @@ pub struct BundleArgs {
     /// Clock of the constraints, MHz.
     #[arg(long, default_value_t = 100.0)]
     pub clock_mhz: f64,
+    /// Prove the bundle before writing it: Verilator -Wall, the testbench under
+    /// Verilator and (FuseSoC) Icarus, FuseSoC lint, the AXI4-Lite formal check,
+    /// Yosys synth_xilinx, and nextpnr-ecp5 place-and-route (Fmax); figures and
+    /// tool versions in report/proof.json. Minutes on a small configuration.
+    #[arg(long)]
+    pub prove: bool,
     /// Output directory; the tarball is written beside it as DIR.tar.gz.
     #[arg(long)]
     pub out: PathBuf,

@@ -4,6 +4,7 @@ use crate::cli::BundleArgs;
 use crate::emit;
 use crate::error::{Error, Result};
 use crate::fpga::bundle::{self, Target};
+use crate::fpga::prove;
 use crate::fsio::{self, Target as Kind};
 use std::time::Instant;
 
@@ -52,7 +53,23 @@ pub fn run(a: BundleArgs) -> Result<()> {
         part: a.part.clone(),
         clock_mhz: a.clock_mhz,
     };
-    let files = bundle::files(&g, &cfg, &model, &tech, &target)?;
+    let mut files = bundle::files(&g, &cfg, &model, &tech, &target)?;
+    let proof = if a.prove {
+        let scratch = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+        for (path, bytes) in &files {
+            let p = scratch.path().join(path);
+            if let Some(d) = p.parent() {
+                std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+            }
+            std::fs::write(&p, bytes).map_err(|e| Error::io(&p, e))?;
+        }
+        let proof = prove::prove(scratch.path(), &bundle::core_name(&model), a.clock_mhz)?;
+        files.insert(prove::PROOF_FILE.into(), fsio::json_bytes(&proof.json()));
+        Some(proof)
+    } else {
+        None
+    };
+    bundle::manifest(&mut files, &g, &target, proof.as_ref())?;
     let tgz = bundle::tarball(&files, &root)?;
     emit::outdir::write_dir(&files, &a.out, bundle::MANIFEST, "capim bundle")?;
     let tmp = fsio::temp_file(&tar_path, &tgz)?;
@@ -72,5 +89,17 @@ pub fn run(a: BundleArgs) -> Result<()> {
         target.clock_mhz,
         t0.elapsed().as_secs_f64()
     );
+    if let Some(p) = &proof {
+        let secs: Vec<String> = p
+            .seconds
+            .iter()
+            .map(|(k, s)| format!("{k} {s:.1} s"))
+            .collect();
+        println!(
+            "capim bundle: proved ({}); figures in {}",
+            secs.join(", "),
+            a.out.join(prove::PROOF_FILE).display()
+        );
+    }
     Ok(())
 }

@@ -40,6 +40,8 @@ const FPGA_TOP_V: &str = include_str!("../../templates/cells/capim_fpga_top.v");
 pub const AXI_ADDR_BITS: u32 = 30;
 /// The bundle's own manifest.
 pub const MANIFEST: &str = "manifest.json";
+/// The clock constraint of the open-flow example (nextpnr-ecp5).
+pub const LPF_FILE: &str = "constraints/capim_ecp5.lpf";
 /// Random images of the testbench (besides the edge cases) and their seed.
 const TB_IMAGES: usize = 1;
 const TB_SEED: u64 = 1;
@@ -62,7 +64,8 @@ impl Default for Target {
     }
 }
 
-/// Every file of the bundle (path -> contents), from a generated design.
+/// Every file of the bundle but the manifest (path -> contents), from a
+/// generated design; [`manifest`] adds it.
 pub fn files(
     g: &Generated,
     cfg: &ArrayConfig,
@@ -122,6 +125,10 @@ pub fn files(
     f.insert("filelist.f".into(), filelist.into_bytes());
     f.insert("constraints/capim.xdc".into(), xdc(target).into_bytes());
     f.insert(
+        LPF_FILE.into(),
+        super::prove::lpf(target.clock_mhz).into_bytes(),
+    );
+    f.insert(
         "scripts/vivado.tcl".into(),
         vivado_tcl(&rtl, &mems, target).into_bytes(),
     );
@@ -148,12 +155,28 @@ pub fn files(
         "README.md".into(),
         readme(g, cfg, model, target).into_bytes(),
     );
+    Ok(f)
+}
+
+/// Adds `manifest.json`: capim version, target, configuration and model
+/// hashes, the SHA-256 of every other file and, for a proved bundle, the
+/// tools that proved it (their figures are in [`super::prove::PROOF_FILE`]).
+pub fn manifest(
+    f: &mut BTreeMap<String, Vec<u8>>,
+    g: &Generated,
+    target: &Target,
+    proof: Option<&super::prove::Proof>,
+) -> Result<()> {
     let sha: BTreeMap<&String, String> = f
         .iter()
         .map(|(k, v)| (k, hex(&Sha256::digest(v))))
         .collect();
     let design: serde_json::Value = serde_json::from_slice(&g.files[crate::emit::outdir::MANIFEST])
         .map_err(|e| Error::io(crate::emit::outdir::MANIFEST, e))?;
+    let proved = proof.map(|p| {
+        serde_json::json!({"tools": p.tools, "figures": super::prove::PROOF_FILE,
+                           "steps": p.steps.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>()})
+    });
     let manifest = serde_json::json!({
         "generator": format!("capim {}", crate::VERSION),
         "top": FPGA_TOP,
@@ -164,10 +187,22 @@ pub fn files(
                       "byte_address": "host word address << 2"},
         "config_sha256": design["config_sha256"],
         "model": design["model"],
+        "proved_by": proved,
         "sha256": sha,
     });
     f.insert(MANIFEST.into(), crate::fsio::json_bytes(&manifest));
-    Ok(f)
+    Ok(())
+}
+
+/// The FuseSoC core's name (VLNV without the version) for `model`.
+pub fn core_name(model: &Model) -> String {
+    format!(
+        "capim:accel:{}",
+        model
+            .name
+            .to_lowercase()
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    )
 }
 
 fn gen_file<'a>(g: &'a Generated, name: &str) -> Result<&'a [u8]> {
@@ -343,12 +378,9 @@ fn c_header(g: &Generated, model: &Model) -> String {
 
 fn fusesoc_core(model: &Model, rtl: &[String], mems: &[String]) -> String {
     let mut s = format!(
-        "CAPI=2:\n# capim accelerator for `{}` (FuseSoC core)\nname: capim:accel:{}:{}\ndescription: capim SOT-MRAM PIM accelerator behind AXI4-Lite\n\nfilesets:\n  rtl:\n    file_type: verilogSource\n    files:\n",
+        "CAPI=2:\n# capim accelerator for `{}` (FuseSoC core)\nname: {}:{}\ndescription: capim SOT-MRAM PIM accelerator behind AXI4-Lite\n\nfilesets:\n  rtl:\n    file_type: verilogSource\n    files:\n",
         model.name,
-        model
-            .name
-            .to_lowercase()
-            .replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+        core_name(model),
         crate::VERSION
     );
     for r in rtl {

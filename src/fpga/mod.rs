@@ -4,6 +4,7 @@
 
 pub mod bundle;
 pub mod formal;
+pub mod prove;
 pub mod tb;
 
 /// The AXI4-Lite slave in front of `capim_top`'s host bus.
