@@ -20,13 +20,18 @@
 //! It is printed for every inferred RAMB18E1/RAMB36E1 whose configured width
 //! is narrower than the primitive's widest port, whatever the RTL; any other
 //! warning fails.
+//!
+//! The first tool to fail stops the others (Verilator answers in a second,
+//! Yosys can take minutes); the error names the failing tools and those
+//! stopped.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use crate::tools::{first_lines, require_tool, resolve, run_merged};
+use crate::tools::{first_lines, require_tool, resolve, run_merged_unless};
 use crate::{Error, Result};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Memory bits above which [`Synth::Auto`] picks `synth_xilinx`: Yosys's
 /// generic `synth` maps memories to flip-flops, which takes minutes for
@@ -167,19 +172,38 @@ pub fn lint_with(
         .args(&files)
         .current_dir(&rtl_dir);
 
+    // The three run at once; the first to reject the RTL stops the others
+    // (fail fast: Yosys takes a minute where Verilator takes a second).
     let tmp_path = tmp.path();
+    let cancel = AtomicBool::new(false);
+    let finish = |r: Result<Option<ToolReport>>| -> Result<Option<ToolReport>> {
+        if !matches!(r, Ok(Some(ref t)) if t.ok) {
+            cancel.store(true, Ordering::Relaxed);
+        }
+        r
+    };
     let (rv, ry, ri) = std::thread::scope(|s| {
-        let hv = s.spawn(|| run_tool("verilator", &mut v, tmp_path));
-        let hy = s.spawn(|| run_tool("yosys", &mut y, tmp_path));
-        let ri = run_tool("iverilog", &mut i, tmp_path);
+        let hv = s.spawn(|| finish(run_tool("verilator", &mut v, tmp_path, &cancel)));
+        let hy = s.spawn(|| {
+            finish(run_tool("yosys", &mut y, tmp_path, &cancel).map(|r| {
+                r.map(|mut r| {
+                    if synth == Synth::Xilinx {
+                        exempt_bram_port_resizing(&mut r);
+                    }
+                    r
+                })
+            }))
+        });
+        let ri = finish(run_tool("iverilog", &mut i, tmp_path, &cancel));
         (join(hv, "verilator"), join(hy, "yosys"), ri)
     });
-    let mut ry = ry?;
-    if synth == Synth::Xilinx {
-        exempt_bram_port_resizing(&mut ry);
-    }
-    let tools = vec![rv?, ry, ri?];
-
+    let ran = [("verilator", rv?), ("yosys", ry?), ("iverilog", ri?)];
+    let stopped: Vec<&str> = ran
+        .iter()
+        .filter(|(_, r)| r.is_none())
+        .map(|(t, _)| *t)
+        .collect();
+    let tools: Vec<ToolReport> = ran.into_iter().filter_map(|(_, r)| r).collect();
     let failed: Vec<&ToolReport> = tools.iter().filter(|t| !t.ok).collect();
     if !failed.is_empty() {
         let names = failed.iter().map(|t| t.tool).collect::<Vec<_>>().join(", ");
@@ -195,10 +219,15 @@ pub fn lint_with(
             })
             .collect::<Vec<_>>()
             .join("\n");
+        let stopped = if stopped.is_empty() {
+            String::new()
+        } else {
+            format!("\n({} stopped early: fix this first)", stopped.join(", "))
+        };
         return Err(Error::ToolFailed {
             tool: names,
             msg: format!(
-                "lint of `{top}` in {} rejected:\n{details}",
+                "lint of `{top}` in {} rejected:\n{details}{stopped}",
                 rtl_dir.display()
             ),
         });
@@ -211,9 +240,9 @@ pub fn lint_with(
 }
 
 fn join(
-    h: std::thread::ScopedJoinHandle<'_, Result<ToolReport>>,
+    h: std::thread::ScopedJoinHandle<'_, Result<Option<ToolReport>>>,
     tool: &str,
-) -> Result<ToolReport> {
+) -> Result<Option<ToolReport>> {
     h.join().unwrap_or_else(|_| {
         Err(Error::ToolFailed {
             tool: tool.to_string(),
@@ -222,7 +251,14 @@ fn join(
     })
 }
 
-fn run_tool(tool: &'static str, cmd: &mut Command, tmp: &Path) -> Result<ToolReport> {
+/// Runs one lint tool; `None` when `cancel` stopped it (another tool
+/// rejected the RTL first).
+fn run_tool(
+    tool: &'static str,
+    cmd: &mut Command,
+    tmp: &Path,
+    cancel: &AtomicBool,
+) -> Result<Option<ToolReport>> {
     let command = std::iter::once(cmd.get_program())
         .chain(cmd.get_args())
         .map(|a| {
@@ -237,8 +273,10 @@ fn run_tool(tool: &'static str, cmd: &mut Command, tmp: &Path) -> Result<ToolRep
         .join(" ");
     cmd.stdin(Stdio::null());
     let start = Instant::now();
-    let (status, output) = run_merged(cmd, tmp)?;
-    Ok(ToolReport {
+    let Some((status, output)) = run_merged_unless(cmd, tmp, cancel)? else {
+        return Ok(None);
+    };
+    Ok(Some(ToolReport {
         tool,
         command,
         ok: status.success() && output.trim().is_empty(),
@@ -248,7 +286,7 @@ fn run_tool(tool: &'static str, cmd: &mut Command, tmp: &Path) -> Result<ToolRep
         } else {
             format!("{output}({tool} {status})\n")
         },
-    })
+    }))
 }
 
 /// Bits held by the `$readmemh`/`$readmemb` images named in `files`

@@ -5,6 +5,7 @@
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Finds `tool` in the directories of `PATH` (an executable regular file).
 pub fn find_tool(tool: &str) -> Option<PathBuf> {
@@ -57,22 +58,44 @@ pub(crate) fn run_merged(
     cmd: &mut Command,
     tmp_dir: &Path,
 ) -> Result<(std::process::ExitStatus, String)> {
+    let never = AtomicBool::new(false);
+    Ok(run_merged_unless(cmd, tmp_dir, &never)?.expect("never cancelled"))
+}
+
+/// [`run_merged`], but when `cancel` is set while `cmd` runs (another
+/// tool failed) the command is killed and the answer is `None`.
+pub(crate) fn run_merged_unless(
+    cmd: &mut Command,
+    tmp_dir: &Path,
+    cancel: &AtomicBool,
+) -> Result<Option<(std::process::ExitStatus, String)>> {
     use std::io::{Read, Seek};
     let tool = cmd.get_program().to_string_lossy().into_owned();
     let mut log = tempfile::tempfile_in(tmp_dir).map_err(|e| Error::io(tmp_dir, e))?;
     let out = log.try_clone().map_err(|e| Error::io(tmp_dir, e))?;
     let err = log.try_clone().map_err(|e| Error::io(tmp_dir, e))?;
-    let status = cmd
+    let mut child = cmd
         .stdout(out)
         .stderr(err)
-        .status()
+        .spawn()
         .map_err(|e| Error::ToolFailed {
             tool: tool.clone(),
             msg: format!("could not start: {e}"),
         })?;
+    let status = loop {
+        if let Some(st) = child.try_wait().map_err(|e| Error::io(tmp_dir, e))? {
+            break st;
+        }
+        if cancel.load(Ordering::Relaxed) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
     let mut bytes = Vec::new();
     log.rewind()
         .and_then(|_| log.read_to_end(&mut bytes))
         .map_err(|e| Error::io(tmp_dir, e))?;
-    Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+    Ok(Some((status, String::from_utf8_lossy(&bytes).into_owned())))
 }

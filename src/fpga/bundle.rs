@@ -42,6 +42,10 @@ pub const AXI_ADDR_BITS: u32 = 30;
 pub const MANIFEST: &str = "manifest.json";
 /// The clock constraint of the open-flow example (nextpnr-ecp5).
 pub const LPF_FILE: &str = "constraints/capim_ecp5.lpf";
+/// What `scripts/synth.ys` writes: Yosys `stat` after `synth_xilinx`.
+pub const XILINX_STAT: &str = "reports/yosys_stat.txt";
+/// What `scripts/synth_ecp5.ys` writes: the ECP5 netlist.
+pub const ECP5_NETLIST: &str = "build/capim_ecp5.json";
 /// Random images of the testbench (besides the edge cases) and their seed.
 const TB_IMAGES: usize = 1;
 const TB_SEED: u64 = 1;
@@ -133,6 +137,10 @@ pub fn files(
         vivado_tcl(&rtl, &mems, target).into_bytes(),
     );
     f.insert("scripts/synth.ys".into(), yosys_script(&rtl).into_bytes());
+    f.insert(
+        "scripts/synth_ecp5.ys".into(),
+        yosys_ecp5_script(&rtl).into_bytes(),
+    );
     f.insert(
         "formal/capim_axil_formal.v".into(),
         super::formal::HARNESS_V.as_bytes().to_vec(),
@@ -286,14 +294,29 @@ fn vivado_tcl(rtl: &[String], mems: &[String], t: &Target) -> String {
     s
 }
 
+/// Yosys `synth_xilinx` of the FPGA top: `stat` into `reports/`.
 fn yosys_script(rtl: &[String]) -> String {
     let files: Vec<String> = rtl.iter().map(|r| format!("../rtl/{r}")).collect();
     format!(
-        "# capim: Yosys synthesis for Xilinx 7-series of {FPGA_TOP}.\n\
-         # Run in mem/ (the images are read by bare name): cd mem && yosys -s ../scripts/synth.ys\n\
+        "# capim: Yosys synthesis for Xilinx 7-series of {FPGA_TOP} (resources in reports/).\n\
+         # Run in mem/ (the images are read by bare name):\n\
+         #   mkdir -p reports && cd mem && yosys -s ../scripts/synth.ys\n\
          read_verilog -sv {}\n\
-         synth_xilinx -top {FPGA_TOP}\n\
-         tee -o ../reports/yosys_stat.txt stat\n",
+         synth_xilinx -flatten -top {FPGA_TOP}\n\
+         tee -o ../{XILINX_STAT} stat\n",
+        files.join(" ")
+    )
+}
+
+/// Yosys `synth_ecp5` of the FPGA top: the netlist for nextpnr-ecp5.
+fn yosys_ecp5_script(rtl: &[String]) -> String {
+    let files: Vec<String> = rtl.iter().map(|r| format!("../rtl/{r}")).collect();
+    format!(
+        "# capim: Yosys synthesis for Lattice ECP5 of {FPGA_TOP}, for nextpnr-ecp5.\n\
+         # Run in mem/ (the images are read by bare name):\n\
+         #   mkdir -p build && cd mem && yosys -s ../scripts/synth_ecp5.ys\n\
+         read_verilog -sv {}\n\
+         synth_ecp5 -top {FPGA_TOP} -json ../{ECP5_NETLIST}\n",
         files.join(" ")
     )
 }
@@ -423,14 +446,17 @@ fn readme(g: &Generated, cfg: &ArrayConfig, model: &Model, t: &Target) -> String
          | `rtl/` | Verilog-2005 (+ SystemVerilog casts): the accelerator, the AXI4-Lite slave, the FPGA top |\n\
          | `mem/` | `$readmemh` images by bare file name: sub-array weights, layer descriptors, requantization, scheduler cost table |\n\
          | `constraints/capim.xdc` | the clock |\n\
+         | `constraints/capim_ecp5.lpf` | the clock for nextpnr-ecp5 on an LFE5U-85F CABGA381 (e.g. ULX3S 85F); pins are left to the placer |\n\
          | `scripts/vivado.tcl` | Vivado non-project flow: `vivado -mode batch -source scripts/vivado.tcl [-tclargs PART]` (reports in `reports/`) |\n\
-         | `scripts/synth.ys` | Yosys: `mkdir -p reports && cd mem && yosys -s ../scripts/synth.ys` |\n\
+         | `scripts/synth.ys` | Yosys `synth_xilinx`: `mkdir -p reports && cd mem && yosys -s ../scripts/synth.ys` (resources in `reports/yosys_stat.txt`) |\n\
+         | `scripts/synth_ecp5.ys` | Yosys `synth_ecp5`: `mkdir -p build && (cd mem && yosys -s ../scripts/synth_ecp5.ys)`, then `nextpnr-ecp5 --85k --package CABGA381 --json build/capim_ecp5.json --lpf constraints/capim_ecp5.lpf --lpf-allow-unconstrained` |\n\
          | `tb/capim_tb.sv` | self-checking testbench: runs the bus script `mem/capim_tb.memh` (whole inferences at every width, outputs and cycles from capim's reference) over AXI4-Lite, stops at the first difference, exits non-zero; `sh tb/run_verilator.sh` or `sh tb/run_icarus.sh` (or FuseSoC's `sim` target) |\n\
          | `formal/` | the AXI4-Lite handshake proof: `cd formal && yosys -s formal.ys && yosys-smtbmc -s yices -t 24 capim_axil_formal.smt2` |\n\
          | `include/capim_regs.h` | register offsets and tensor regions for C |\n\
          | `capim.core`, `filelist.f` | FuseSoC core (`fusesoc --cores-root . run --target sim` / `lint` / `synth`), compile order |\n\
          | `design/` | the configuration, technology and model the design was generated from, and its manifest (mapping, descriptor fields) |\n\
          | `report/cost.json` | cycles, energy, memory and area per width |\n\
+         | `report/proof.json` | (when built with `capim bundle --prove`) what proved this bundle: testbench under Verilator and Icarus, lint, formal, Yosys `synth_xilinx` resources, nextpnr-ecp5 Fmax and utilization, tool versions |\n\
          | `manifest.json` | capim version, configuration and model hashes, SHA-256 of every file |\n\n";
     s += "## Register map\n\nAXI byte offset = host word address x 4.\n\n";
     s += &regs::markdown_table();

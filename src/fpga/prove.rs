@@ -8,10 +8,11 @@
 //!    its `sim` target (Icarus), the whole bus script again;
 //! 4. `formal`: the AXI4-Lite handshake proof of the bundled slave
 //!    ([`super::formal::check`], [`super::formal::DEFAULT_DEPTH`] cycles);
-//! 5. `synth_xilinx`: Yosys `synth_xilinx -flatten` of the whole design:
-//!    LUTs, LUT RAM, flip-flops, block RAM, DSP slices;
-//! 6. `pnr_ecp5`: Yosys `synth_ecp5`, then nextpnr-ecp5 (native, or
-//!    YoWASP's from PyPI) on the open-flow example device with the clock of
+//! 5. `synth_xilinx`: the bundle's `scripts/synth.ys` (Yosys
+//!    `synth_xilinx -flatten` of the whole design): LUTs, LUT RAM,
+//!    flip-flops, block RAM, DSP slices;
+//! 6. `pnr_ecp5`: the bundle's `scripts/synth_ecp5.ys`, then nextpnr-ecp5
+//!    (native, or YoWASP's from PyPI) on the open-flow example device with
 //!    the bundle's LPF: Fmax and utilization.
 //!
 //! Every step must pass; the figures and the version of every tool go to
@@ -19,7 +20,7 @@
 //! stored, so the same inputs and tools give the same bundle.
 
 use crate::error::{Error, Result};
-use crate::tools::{find_tool, first_lines, require_tool};
+use crate::tools::{find_tool, first_lines, require_tool, run_merged_unless};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -224,32 +225,14 @@ fn run_step(
     log_name: &str,
     cancel: &AtomicBool,
 ) -> Result<String> {
-    let log_path = logs.join(log_name);
-    let log = std::fs::File::create(&log_path).map_err(|e| Error::io(&log_path, e))?;
-    let err = log.try_clone().map_err(|e| Error::io(&log_path, e))?;
     let tool = cmd.get_program().to_string_lossy().into_owned();
-    let mut child = cmd
-        .stdout(log)
-        .stderr(err)
-        .spawn()
-        .map_err(|e| Error::ToolFailed {
-            tool: tool.clone(),
-            msg: format!("could not start: {e}"),
-        })?;
-    let st = loop {
-        if let Some(st) = child.try_wait().map_err(|e| Error::io(&log_path, e))? {
-            break st;
-        }
-        if cancel.load(Ordering::Relaxed) {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(Error::Verification(format!(
-                "bundle proof, step `{step}`: {STOPPED}"
-            )));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
+    let Some((st, text)) = run_merged_unless(cmd, logs, cancel)? else {
+        return Err(Error::Verification(format!(
+            "bundle proof, step `{step}`: {STOPPED}"
+        )));
     };
-    let text = std::fs::read_to_string(&log_path).map_err(|e| Error::io(&log_path, e))?;
+    let log_path = logs.join(log_name);
+    std::fs::write(&log_path, &text).map_err(|e| Error::io(&log_path, e))?;
     if !st.success() {
         let tail: Vec<&str> = text.lines().rev().take(25).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
@@ -462,23 +445,20 @@ fn step(name: &str, cx: &Ctx, cancel: &AtomicBool) -> Result<Value> {
                    "solver": super::formal::SOLVER})
         }
         "synth_xilinx" => {
-            let script = format!(
-                "read_verilog -sv {}\nsynth_xilinx -flatten -top {}\ntee -o {} stat\n",
-                files.join(" "),
-                super::bundle::FPGA_TOP,
-                logs.join("synth_xilinx_stat.txt").display()
-            );
+            // the bundle's own script
+            let reports = dir.join("reports");
+            std::fs::create_dir_all(&reports).map_err(|e| Error::io(&reports, e))?;
             run_step(
                 name,
                 Command::new(&t.yosys)
                     .current_dir(mem)
-                    .args(["-q", "-p", &script]),
+                    .args(["-q", "-s", "../scripts/synth.ys"]),
                 logs,
                 "synth_xilinx.log",
                 cancel,
             )?;
-            let stat = std::fs::read_to_string(logs.join("synth_xilinx_stat.txt"))
-                .map_err(|e| Error::io(logs.join("synth_xilinx_stat.txt"), e))?;
+            let stat_path = dir.join(super::bundle::XILINX_STAT);
+            let stat = std::fs::read_to_string(&stat_path).map_err(|e| Error::io(&stat_path, e))?;
             let u = XilinxUse::from_stat(&stat);
             if u.lut == 0 || u.ff == 0 {
                 return Err(Error::Verification(format!(
@@ -489,18 +469,15 @@ fn step(name: &str, cx: &Ctx, cancel: &AtomicBool) -> Result<Value> {
             u.json()
         }
         "pnr_ecp5" => {
-            let json_path = logs.join("capim_ecp5.json");
-            let script = format!(
-                "read_verilog -sv {}\nsynth_ecp5 -top {} -json {}\n",
-                files.join(" "),
-                super::bundle::FPGA_TOP,
-                json_path.display()
-            );
+            let build = dir.join("build");
+            std::fs::create_dir_all(&build).map_err(|e| Error::io(&build, e))?;
             run_step(
                 name,
-                Command::new(&t.yosys)
-                    .current_dir(mem)
-                    .args(["-q", "-p", &script]),
+                Command::new(&t.yosys).current_dir(mem).args([
+                    "-q",
+                    "-s",
+                    "../scripts/synth_ecp5.ys",
+                ]),
                 logs,
                 "synth_ecp5.log",
                 cancel,
@@ -513,7 +490,7 @@ fn step(name: &str, cx: &Ctx, cancel: &AtomicBool) -> Result<Value> {
                     .current_dir(dir)
                     .arg(format!("--{ECP5_DEVICE}"))
                     .args(["--package", ECP5_PACKAGE, "--seed", PNR_SEED])
-                    .args(["--json", "logs/capim_ecp5.json"])
+                    .args(["--json", super::bundle::ECP5_NETLIST])
                     .args(["--lpf", super::bundle::LPF_FILE])
                     .args(["--report", "logs/pnr_report.json"])
                     .args(["--lpf-allow-unconstrained", "--timing-allow-fail"]),
