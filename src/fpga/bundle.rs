@@ -32,20 +32,13 @@ use crate::model::Model;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
-/// The FPGA top module.
-pub const FPGA_TOP: &str = "capim_fpga_top";
+pub use super::{ECP5_NETLIST, FPGA_TOP, LPF_FILE, XILINX_STAT};
 const FPGA_TOP_V: &str = include_str!("../../templates/cells/capim_fpga_top.v");
 /// AXI4-Lite byte-address bits: the host map's word addresses are below
 /// 2^28 ([`regs::MAP`]), so byte addresses fit 30 bits.
 pub const AXI_ADDR_BITS: u32 = 30;
 /// The bundle's own manifest.
 pub const MANIFEST: &str = "manifest.json";
-/// The clock constraint of the open-flow example (nextpnr-ecp5).
-pub const LPF_FILE: &str = "constraints/capim_ecp5.lpf";
-/// What `scripts/synth.ys` writes: Yosys `stat` after `synth_xilinx`.
-pub const XILINX_STAT: &str = "reports/yosys_stat.txt";
-/// What `scripts/synth_ecp5.ys` writes: the ECP5 netlist.
-pub const ECP5_NETLIST: &str = "build/capim_ecp5.json";
 /// Random images of the testbench (besides the edge cases) and their seed.
 const TB_IMAGES: usize = 1;
 const TB_SEED: u64 = 1;

@@ -165,13 +165,20 @@ fn version(tool: &Path, arg: &str) -> Result<String> {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
-    Ok(text
+    let line = text
         .lines()
         .find(|l| !l.trim().is_empty())
         .unwrap_or("")
-        .trim()
-        .trim_matches('"')
-        .to_string())
+        .trim();
+    // nextpnr: `"<program>" -- Next Generation Place and Route (Version nextpnr-0.11.1)`
+    Ok(match line.split_once("(Version ") {
+        Some((_, v)) => format!(
+            "{} {}",
+            tool.file_name().unwrap_or_default().to_string_lossy(),
+            v.trim_end_matches(')')
+        ),
+        None => line.to_string(),
+    })
 }
 
 /// The tools of the proof, each found on `PATH` (a missing one: exit 2
@@ -392,12 +399,7 @@ fn step(name: &str, cx: &Ctx, cancel: &AtomicBool) -> Result<Value> {
                 name,
                 Command::new(&t.verilator)
                     .current_dir(mem)
-                    .args([
-                        "--lint-only",
-                        "-Wall",
-                        "--top-module",
-                        super::bundle::FPGA_TOP,
-                    ])
+                    .args(["--lint-only", "-Wall", "--top-module", super::FPGA_TOP])
                     .args(files),
                 logs,
                 "lint.log",
@@ -457,7 +459,7 @@ fn step(name: &str, cx: &Ctx, cancel: &AtomicBool) -> Result<Value> {
                 "synth_xilinx.log",
                 cancel,
             )?;
-            let stat_path = dir.join(super::bundle::XILINX_STAT);
+            let stat_path = dir.join(super::XILINX_STAT);
             let stat = std::fs::read_to_string(&stat_path).map_err(|e| Error::io(&stat_path, e))?;
             let u = XilinxUse::from_stat(&stat);
             if u.lut == 0 || u.ff == 0 {
@@ -490,8 +492,8 @@ fn step(name: &str, cx: &Ctx, cancel: &AtomicBool) -> Result<Value> {
                     .current_dir(dir)
                     .arg(format!("--{ECP5_DEVICE}"))
                     .args(["--package", ECP5_PACKAGE, "--seed", PNR_SEED])
-                    .args(["--json", super::bundle::ECP5_NETLIST])
-                    .args(["--lpf", super::bundle::LPF_FILE])
+                    .args(["--json", super::ECP5_NETLIST])
+                    .args(["--lpf", super::LPF_FILE])
                     .args(["--report", "logs/pnr_report.json"])
                     .args(["--lpf-allow-unconstrained", "--timing-allow-fail"]),
                 logs,
