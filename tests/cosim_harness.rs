@@ -366,14 +366,31 @@ fn lint_fails_on_a_planted_wall_warning() {
     assert_eq!(err.exit_code(), 1);
 }
 
+/// A syntax error: the first tools to reject it are named as failed, the
+/// others as stopped early (the lint fails fast), so every tool is named.
 #[test]
-fn lint_fails_on_a_syntax_error_in_every_tool() {
+fn lint_fails_on_a_syntax_error_and_names_every_tool() {
     let rtl = fixture_copy(|s| s.replace("assign busy       =", "assign busy       = = "));
     let err = lint::lint(rtl.path(), &filelist(), "capim_top").unwrap_err();
     match &err {
-        Error::ToolFailed { tool, .. } => assert_eq!(tool, "verilator, yosys, iverilog"),
+        Error::ToolFailed { tool, msg } => {
+            let failed: Vec<&str> = tool.split(", ").collect();
+            assert!(!failed.is_empty(), "{err}");
+            let stopped = msg
+                .lines()
+                .last()
+                .filter(|l| l.contains("stopped early"))
+                .unwrap_or("");
+            for t in ["verilator", "yosys", "iverilog"] {
+                assert!(
+                    failed.contains(&t) != stopped.contains(t),
+                    "{t} neither failed nor stopped (or both): {err}"
+                );
+            }
+        }
         other => panic!("expected ToolFailed, got {other:?}"),
     }
+    assert_eq!(err.exit_code(), 1);
 }
 
 #[test]
