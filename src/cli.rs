@@ -244,6 +244,10 @@ pub struct BundleArgs {
     /// tool versions in report/proof.json. Minutes on a small configuration.
     #[arg(long)]
     pub prove: bool,
+    /// With --prove: place without timing-driven placement (nextpnr
+    /// --no-tmdriv): about half the time, a lower Fmax. The test suite uses it.
+    #[arg(long, requires = "prove")]
+    pub quick_pnr: bool,
     /// Output directory; the tarball is written beside it as DIR.tar.gz.
     #[arg(long)]
     pub out: PathBuf,

@@ -72,7 +72,14 @@ fn a_proved_bundle_is_complete_reproducible_and_opens_in_the_tools() {
     let out = tmp.path().join("capim-tiny");
     let o = bundle(
         &out,
-        &["--part", "xc7a35tcpg236-1", "--clock-mhz", "50", "--prove"],
+        &[
+            "--part",
+            "xc7a35tcpg236-1",
+            "--clock-mhz",
+            "50",
+            "--prove",
+            "--quick-pnr",
+        ],
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("capim bundle: proved ("), "{}", text(&o));
@@ -143,6 +150,7 @@ fn a_proved_bundle_is_complete_reproducible_and_opens_in_the_tools() {
     let fmax = e["fmax_mhz"].as_f64().unwrap();
     assert!(fmax > 1.0 && fmax < 1000.0, "{p}");
     assert_eq!(e["target_mhz"], 50.0);
+    assert_eq!(e["timing_driven"], false);
     let comb = &e["utilization"]["TRELLIS_COMB"];
     assert!(comb["used"].as_u64().unwrap() > 0, "{p}");
     assert!(comb["used"].as_u64() <= comb["available"].as_u64(), "{p}");
@@ -269,8 +277,13 @@ fn the_testbench_catches_a_corrupted_vector_in_both_simulators_and_the_proof() {
         assert!(!o.status.success(), "{sim}: {}", text(&o));
         assert!(text(&o).contains(&want), "{sim}: {}", text(&o));
     }
-    let e = capim::fpga::prove::prove(&out, "capim:accel:skeleton_i8", 50.0)
-        .expect_err("the proof of a corrupted bundle fails");
+    let e = capim::fpga::prove::prove(
+        &out,
+        "capim:accel:skeleton_i8",
+        50.0,
+        capim::fpga::prove::Pnr::Quick,
+    )
+    .expect_err("the proof of a corrupted bundle fails");
     assert_eq!(e.exit_code(), 1);
     let msg = e.to_string();
     assert!(msg.contains("step `sim_verilator`"), "{msg}");

@@ -13,45 +13,37 @@ fn generate(dir: &Path, extra: &[&str]) {
     assert!(o.status.success(), "{}", text(&o));
 }
 
-/// A small design at precision `p` (2 sub-arrays of 1024x32; tinynet at 8
-/// bits, the skeleton at 16, which tinynet does not fit): clean under all
-/// three tools. The templates are the same for every size; Yosys takes
-/// about a minute on these and minutes on larger ones. (One sub-array:
-/// `capim bundle --prove` in tests/bundle.rs.) (The default ResNet-20
-/// design is built with Verilator -Wall by every `capim verify` of it, the
-/// test `default_resnet20_is_bit_exact_at_every_width` included; `make
-/// lint` runs all three tools on it.)
-fn tinynet_is_lint_clean(p: u32) {
+/// A small 16-bit design (the skeleton on 2 sub-arrays of 1024x32) is
+/// clean under all three tools. The templates are the same for every size;
+/// Yosys takes about a minute here and minutes on larger designs. The 8-bit
+/// RTL is checked by `capim bundle --prove` in tests/bundle.rs (Verilator
+/// -Wall, Yosys, Icarus through FuseSoC), so only 16 bits runs here (CI
+/// time). The default ResNet-20 design is built with Verilator -Wall by
+/// every `capim verify` of it, the test
+/// `default_resnet20_is_bit_exact_at_every_width` included; `make lint`
+/// runs all three tools on it.
+#[test]
+fn rtl_is_lint_clean_in_16_bit() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("rtl");
     let cfg = tmp.path().join("c.toml");
     std::fs::write(
         &cfg,
-        format!("precision = {p}\n[subarray]\nrows = 1024\ncols = 32\ncount = 2\n"),
+        "precision = 16\n[subarray]\nrows = 1024\ncols = 32\ncount = 2\n",
     )
     .unwrap();
-    let model = if p == 16 {
-        "models/skeleton-i16.json".to_string()
-    } else {
-        format!("models/tinynet-i{p}.json")
-    };
     generate(
         &dir,
-        &["--config", cfg.to_str().unwrap(), "--model", &model],
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--model",
+            "models/skeleton-i16.json",
+        ],
     );
     let o = capim(&["lint", dir.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("clean under Verilator -Wall"));
-}
-
-#[test]
-fn tinynet_rtl_is_lint_clean_in_8_bit() {
-    tinynet_is_lint_clean(8);
-}
-
-#[test]
-fn tinynet_rtl_is_lint_clean_in_16_bit() {
-    tinynet_is_lint_clean(16);
 }
 
 /// A -Wall warning planted in generated RTL fails `capim lint` (exit 1)

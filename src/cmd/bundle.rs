@@ -63,7 +63,12 @@ pub fn run(a: BundleArgs) -> Result<()> {
             }
             std::fs::write(&p, bytes).map_err(|e| Error::io(&p, e))?;
         }
-        let proof = prove::prove(scratch.path(), &bundle::core_name(&model), a.clock_mhz)?;
+        let pnr = if a.quick_pnr {
+            prove::Pnr::Quick
+        } else {
+            prove::Pnr::TimingDriven
+        };
+        let proof = prove::prove(scratch.path(), &bundle::core_name(&model), a.clock_mhz, pnr)?;
         files.insert(prove::PROOF_FILE.into(), fsio::json_bytes(&proof.json()));
         Some(proof)
     } else {

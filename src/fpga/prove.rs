@@ -270,10 +270,21 @@ fn tb_passed(step: &str, log: &str) -> Result<Value> {
     Ok(json!({"passed": true, "reads_checked": nums.first(), "script_entries": nums.get(1)}))
 }
 
+/// How hard nextpnr works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pnr {
+    /// Timing-driven placement: the Fmax to report.
+    TimingDriven,
+    /// `--no-tmdriv`: about half the time, a lower Fmax (18.74 against
+    /// 19.97 MHz on one 1024x32 sub-array with the skeleton model); enough to
+    /// show the design places and routes.
+    Quick,
+}
+
 /// Proves the bundle whose files are in `dir` (a scratch copy: the tools
 /// write their build directories into it). `core` is the FuseSoC core's
 /// name, `clock_mhz` the target clock of the P&R.
-pub fn prove(dir: &Path, core: &str, clock_mhz: f64) -> Result<Proof> {
+pub fn prove(dir: &Path, core: &str, clock_mhz: f64, pnr: Pnr) -> Result<Proof> {
     let (t, tools) = Tools::find()?;
     let files: Vec<String> = std::fs::read_to_string(dir.join("filelist.f"))
         .map_err(|e| Error::io(dir.join("filelist.f"), e))?
@@ -299,6 +310,7 @@ pub fn prove(dir: &Path, core: &str, clock_mhz: f64) -> Result<Proof> {
         files: &files,
         core,
         clock_mhz,
+        pnr,
     };
     let cancel = AtomicBool::new(false);
     // two lanes at once: place-and-route, the longest, beside the rest
@@ -380,6 +392,7 @@ struct Ctx<'a> {
     files: &'a [String],
     core: &'a str,
     clock_mhz: f64,
+    pnr: Pnr,
 }
 
 /// Runs one step of the proof; its figures.
@@ -392,6 +405,7 @@ fn step(name: &str, cx: &Ctx, cancel: &AtomicBool) -> Result<Value> {
         files,
         core,
         clock_mhz,
+        pnr,
     } = *cx;
     let figures = match name {
         "lint" => {
@@ -495,7 +509,12 @@ fn step(name: &str, cx: &Ctx, cancel: &AtomicBool) -> Result<Value> {
                     .args(["--json", super::ECP5_NETLIST])
                     .args(["--lpf", super::LPF_FILE])
                     .args(["--report", "logs/pnr_report.json"])
-                    .args(["--lpf-allow-unconstrained", "--timing-allow-fail"]),
+                    .args(["--lpf-allow-unconstrained", "--timing-allow-fail"])
+                    .args(if pnr == Pnr::Quick {
+                        &["--no-tmdriv"][..]
+                    } else {
+                        &[][..]
+                    }),
                 logs,
                 "nextpnr.log",
                 cancel,
@@ -513,6 +532,7 @@ fn step(name: &str, cx: &Ctx, cancel: &AtomicBool) -> Result<Value> {
             v["device"] = json!(ECP5_PART);
             v["target_mhz"] = json!(clock_mhz);
             v["seed"] = json!(PNR_SEED.parse::<u64>().unwrap_or(1));
+            v["timing_driven"] = json!(pnr == Pnr::TimingDriven);
             v
         }
         _ => unreachable!("every step has a body"),
