@@ -56,13 +56,7 @@ pub fn run(a: BundleArgs) -> Result<()> {
     let mut files = bundle::files(&g, &cfg, &model, &tech, &target)?;
     let proof = if a.prove {
         let scratch = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
-        for (path, bytes) in &files {
-            let p = scratch.path().join(path);
-            if let Some(d) = p.parent() {
-                std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
-            }
-            std::fs::write(&p, bytes).map_err(|e| Error::io(&p, e))?;
-        }
+        emit::outdir::write_files(&files, scratch.path())?;
         let pnr = if a.quick_pnr {
             prove::Pnr::Quick
         } else {
@@ -96,9 +90,9 @@ pub fn run(a: BundleArgs) -> Result<()> {
     );
     if let Some(p) = &proof {
         let secs: Vec<String> = p
-            .seconds
+            .steps
             .iter()
-            .map(|(k, s)| format!("{k} {s:.1} s"))
+            .map(|(k, _, s)| format!("{k} {s:.1} s"))
             .collect();
         println!(
             "capim bundle: proved ({}); figures in {}",

@@ -135,6 +135,19 @@ impl OutDir {
     }
 }
 
+/// Writes `files` (relative path -> contents) under `dir`, creating the
+/// directories they need; not atomic ([`write_dir`] is).
+pub fn write_files(files: &BTreeMap<String, Vec<u8>>, dir: &Path) -> Result<()> {
+    for (name, data) in files {
+        let p = dir.join(name);
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+        }
+        std::fs::write(&p, data).map_err(|e| Error::io(&p, e))?;
+    }
+    Ok(())
+}
+
 /// Writes `files` (name -> contents) into the directory `out` atomically:
 /// every file into a temporary directory beside `out`, then swapped into
 /// place. `out` is checked first ([`fsio::check_target`]); an existing
@@ -170,13 +183,7 @@ pub fn write_dir(
         .prefix(".capim-out-")
         .tempdir_in(&parent)
         .map_err(|e| Error::io(&parent, e))?;
-    for (name, data) in files {
-        let p = tmp.path().join(name);
-        if let Some(d) = p.parent() {
-            std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
-        }
-        std::fs::write(&p, data).map_err(|e| Error::io(&p, e))?;
-    }
+    write_files(files, tmp.path())?;
     if exists {
         swap(tmp.path(), out, &parent)?;
     } else {

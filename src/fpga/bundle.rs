@@ -176,7 +176,7 @@ pub fn manifest(
         .map_err(|e| Error::io(crate::emit::outdir::MANIFEST, e))?;
     let proved = proof.map(|p| {
         serde_json::json!({"tools": p.tools, "figures": super::prove::PROOF_FILE,
-                           "steps": p.steps.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>()})
+                           "steps": p.steps.iter().map(|(k, _, _)| k.clone()).collect::<Vec<_>>()})
     });
     let manifest = serde_json::json!({
         "generator": format!("capim {}", crate::VERSION),

@@ -45,10 +45,9 @@ const PNR_SEED: &str = "1";
 pub struct Proof {
     /// tool -> the first line of its version output
     pub tools: BTreeMap<String, String>,
-    /// step -> figures (the contents of `report/proof.json` under `steps`)
-    pub steps: Vec<(String, Value)>,
-    /// step -> wall seconds (printed, not stored)
-    pub seconds: Vec<(String, f64)>,
+    /// in step order: (step, figures, wall seconds); the figures are
+    /// `report/proof.json`'s `steps`, the seconds are printed, not stored
+    pub steps: Vec<(String, Value, f64)>,
 }
 
 impl Proof {
@@ -57,7 +56,7 @@ impl Proof {
         let steps: serde_json::Map<String, Value> = self
             .steps
             .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v, _)| (k.clone(), v.clone()))
             .collect();
         json!({ "tools": self.tools, "steps": steps })
     }
@@ -341,20 +340,11 @@ pub fn prove(dir: &Path, core: &str, clock_mhz: f64, pnr: Pnr) -> Result<Proof> 
             .collect()
     });
     pb.finish_and_clear();
-    let mut proof = Proof {
-        tools,
-        steps: Vec::new(),
-        seconds: Vec::new(),
-    };
+    let mut done = Vec::new();
     let mut errors = Vec::new();
     for lane in lanes {
         match lane {
-            Ok(done) => {
-                for (name, figures, s) in done {
-                    proof.steps.push((name.clone(), figures));
-                    proof.seconds.push((name, s));
-                }
-            }
+            Ok(steps) => done.extend(steps),
             Err(e) => errors.push(e),
         }
     }
@@ -365,13 +355,8 @@ pub fn prove(dir: &Path, core: &str, clock_mhz: f64, pnr: Pnr) -> Result<Proof> 
     {
         return Err(e);
     }
-    proof
-        .steps
-        .sort_by_key(|(k, _)| steps.iter().position(|s| s == k));
-    proof
-        .seconds
-        .sort_by_key(|(k, _)| steps.iter().position(|s| s == k));
-    Ok(proof)
+    done.sort_by_key(|(k, _, _)| steps.iter().position(|s| s == k));
+    Ok(Proof { tools, steps: done })
 }
 
 /// Why a step was killed.
