@@ -307,53 +307,65 @@ impl Net {
         mode: Mode,
         mut taps: Option<&mut Vec<(String, Tensor)>>,
     ) -> Result<Tensor> {
-        let mut tap = |name: &str, t: &Tensor| {
+        // taps are given batch-major, as the caller's input
+        let mut tap = |name: &str, t: &Tensor| -> Result<()> {
             if let Some(v) = taps.as_deref_mut() {
-                v.push((name.to_string(), t.clone()));
+                let t = if t.rank() == 4 {
+                    t.transpose(0, 1)?.contiguous()?
+                } else {
+                    t.clone()
+                };
+                v.push((name.to_string(), t));
             }
+            Ok(())
         };
-        let mut h = self.conv_bn(0, x, wi, mode)?.relu()?;
-        tap(&self.convs[0].name, &h);
+        let x = x.transpose(0, 1)?.contiguous()?; // [C, B, H, W]
+        let mut h = self.conv_bn(0, &x, wi, mode)?.relu()?;
+        tap(&self.convs[0].name, &h)?;
         for b in 0..self.blocks.len() {
             let Block { c1, c2, shortcut } = self.blocks[b];
             let y = self.conv_bn(c1, &h, wi, mode)?.relu()?;
-            tap(&self.convs[c1].name, &y);
+            tap(&self.convs[c1].name, &y)?;
             let s = match shortcut {
                 Some(sc) => {
                     let s = self.conv_bn(sc, &h, wi, mode)?;
-                    tap(&self.convs[sc].name, &s);
+                    tap(&self.convs[sc].name, &s)?;
                     s
                 }
                 None => h.clone(),
             };
             let y = self.conv_bn(c2, &y, wi, mode)?;
             h = (y + s)?.relu()?;
-            tap(&self.convs[c2].name, &h);
+            tap(&self.convs[c2].name, &h)?;
         }
         let c3 = self.config.stage_channels(wi)[2];
-        let pooled = h.mean((2, 3))?; // [batch, c3]
-        tap("gap", &pooled);
+        let pooled = h.mean((2, 3))?.t()?.contiguous()?; // [batch, c3]
+        tap("gap", &pooled)?;
         let w = self.fc_weight.as_tensor().narrow(1, 0, c3)?;
         let logits = pooled
             .matmul(&w.t()?)?
             .broadcast_add(self.fc_bias.as_tensor())?;
-        tap("fc", &logits);
+        tap("fc", &logits)?;
         Ok(logits)
     }
 }
 
-/// `x.conv2d(w, padding, stride)` (no dilation, one group) as im2col and
-/// one matrix product: `col = im2col(x)` (`[cin*k*k, batch*ho*wo]`, rows
-/// built by contiguous copies, in parallel), `y = w[cout, cin*k*k] @ col`.
-/// Its backward pass is the matrix product's (gemm) and col2im.
+/// A convolution (no dilation, one group) on **channel-major** activations:
+/// `x` is `[cin, batch, h, w]`, the result `[cout, batch, ho, wo]`, the
+/// same numbers as `x.transpose(0, 1).conv2d(w, padding, stride)` transposed
+/// back. It is im2col and one matrix product: `col = im2col(x)`
+/// (`[cin*k*k, batch*ho*wo]`, rows built by contiguous copies, in parallel),
+/// `y = w[cout, cin*k*k] @ col`, which is already channel-major, so neither
+/// direction transposes an activation. Its backward pass is the matrix
+/// product's (gemm) and col2im.
 /// candle's own `conv2d` spent most of a training step in its per-element
 /// im2col and in the direct `conv_transpose2d` loop of its backward pass.
 pub fn conv2d(x: &Tensor, w: &Tensor, padding: usize, stride: usize) -> Result<Tensor> {
-    let (b, cin, h, wd) = x.dims4()?;
+    let (cin, b, h, wd) = x.dims4()?;
     let (cout, wcin, k, k2) = w.dims4()?;
     if wcin != cin || k != k2 || h + 2 * padding < k || wd + 2 * padding < k {
         return Err(candle_core::Error::Msg(format!(
-            "conv2d: input {:?}, kernel {:?}",
+            "conv2d: input {:?} (channel-major), kernel {:?}",
             x.dims(),
             w.dims()
         )));
@@ -370,9 +382,7 @@ pub fn conv2d(x: &Tensor, w: &Tensor, padding: usize, stride: usize) -> Result<T
     let col = x.contiguous()?.apply_op1(Im2Col(geo))?;
     let w2 = w.contiguous()?.reshape((cout, cin * k * k))?;
     let y = w2.matmul(&col)?; // [cout, b*ho*wo]
-    y.reshape((cout, b, geo.ho(), geo.wo()))?
-        .transpose(0, 1)?
-        .contiguous()
+    y.reshape((cout, b, geo.ho(), geo.wo()))
 }
 
 /// Shape of one convolution's input and kernel.
@@ -414,8 +424,8 @@ impl Geometry {
     }
 }
 
-/// `[b, c, h, w]` -> `[c*k*k, b*ho*wo]`, row `(c, ky, kx)`, column
-/// `(b, oy, ox)` = `x[b, c, oy*s + ky - p, ox*s + kx - p]` (0 outside).
+/// `[c, b, h, w]` -> `[c*k*k, b*ho*wo]`, row `(c, ky, kx)`, column
+/// `(b, oy, ox)` = `x[c, b, oy*s + ky - p, ox*s + kx - p]` (0 outside).
 struct Im2Col(Geometry);
 
 impl candle_core::CustomOp1 for Im2Col {
@@ -438,7 +448,7 @@ impl candle_core::CustomOp1 for Im2Col {
             let (c, ky, kx) = (r / kk, (r % kk) / g.k, r % g.k);
             let xs = g.cols(kx);
             for b in 0..g.b {
-                let plane = &x[(b * g.c + c) * g.h * g.w..][..g.h * g.w];
+                let plane = &x[(c * g.b + b) * g.h * g.w..][..g.h * g.w];
                 for oy in 0..ho {
                     let Some(iy) = g.src(oy, ky, g.h) else {
                         continue;
@@ -471,7 +481,7 @@ impl candle_core::CustomOp1 for Im2Col {
             return Err(candle_core::Error::Msg("capim-im2col: CPU only".into()));
         };
         let dcol = f32_slice(cs, lay)?;
-        // col2im into [c, b, h, w] (one channel per task), then to [b, c, h, w]
+        // col2im into [c, b, h, w], one channel per task
         let plane = g.h * g.w;
         let mut dx = vec![0f32; g.c * g.b * plane];
         dx.par_chunks_mut(g.b * plane)
@@ -497,15 +507,19 @@ impl candle_core::CustomOp1 for Im2Col {
                 }
             });
         drop(st);
-        let dx = Tensor::from_vec(dx, (g.c, g.b, g.h, g.w), grad.device())?;
-        Ok(Some(dx.transpose(0, 1)?.contiguous()?))
+        Ok(Some(Tensor::from_vec(
+            dx,
+            (g.c, g.b, g.h, g.w),
+            grad.device(),
+        )?))
     }
 }
 
-/// Batch-norm of `x` (`[B, C, H, W]`) with one width's parameters.
+/// Batch-norm of the channel-major `x` (`[C, B, H, W]`) with one width's
+/// parameters.
 fn batch_norm(x: &Tensor, bn: &mut Bn, mode: Mode) -> Result<Tensor> {
-    let c = x.dim(1)?;
-    let shape = (1, c, 1, 1);
+    let c = x.dim(0)?;
+    let shape = (c, 1, 1, 1);
     match mode {
         Mode::Eval => {
             // folded: x * gamma / sqrt(var + eps) + (beta - mean * scale)
@@ -546,10 +560,12 @@ struct BnStats {
     inv: Vec<f32>,
 }
 
-/// Training-mode batch-norm as one operation with its own backward pass
-/// (candle's generic reductions over dimensions 0, 2, 3 are slow on the
-/// CPU): `y = (x - mean) / sqrt(var + eps) * gamma + beta` with the batch's
-/// biased variance; sums in f64, in a fixed order (deterministic).
+/// Training-mode batch-norm of a channel-major `[C, B, H, W]` tensor as one
+/// operation with its own backward pass (candle's generic reductions are
+/// slow on the CPU): `y = (x - mean) / sqrt(var + eps) * gamma + beta` with
+/// the batch's biased variance. One channel per task (its elements are
+/// contiguous); sums in f64, in a fixed order within the channel, so the
+/// result does not depend on the number of threads.
 #[derive(Debug, Default)]
 struct BnTrain {
     stats: std::sync::Arc<std::sync::Mutex<Option<BnStats>>>,
@@ -561,6 +577,16 @@ fn f32_slice<'a>(s: &'a candle_core::CpuStorage, l: &candle_core::Layout) -> Res
         .contiguous_offsets()
         .ok_or_else(|| candle_core::Error::Msg("batch-norm: non-contiguous tensor".into()))?;
     Ok(&s.as_slice::<f32>()?[a..b])
+}
+
+/// Calls `f` with the f32 elements of `t` (made contiguous), without a copy.
+fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
+    let t = t.contiguous()?;
+    let (st, lay) = t.storage_and_layout();
+    let candle_core::Storage::Cpu(cs) = &*st else {
+        return Err(candle_core::Error::Msg("capim training: CPU only".into()));
+    };
+    f(f32_slice(cs, lay)?)
 }
 
 impl candle_core::CustomOp3 for BnTrain {
@@ -577,35 +603,39 @@ impl candle_core::CustomOp3 for BnTrain {
         s3: &candle_core::CpuStorage,
         l3: &candle_core::Layout,
     ) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
-        let (b, c, h, w) = l1.shape().dims4()?;
+        use rayon::prelude::*;
+        let c = l1.shape().dims4()?.0;
         let x = f32_slice(s1, l1)?;
         let gamma = f32_slice(s2, l2)?;
         let beta = f32_slice(s3, l3)?;
-        let hw = h * w;
-        let n = (b * hw) as f64;
-        let (mut mean, mut var, mut inv) = (vec![0f32; c], vec![0f32; c], vec![0f32; c]);
-        for ch in 0..c {
-            let planes = (0..b).map(|i| &x[(i * c + ch) * hw..(i * c + ch + 1) * hw]);
-            let m = planes.clone().flatten().map(|&v| v as f64).sum::<f64>() / n;
-            let v = planes
-                .flatten()
-                .map(|&v| (v as f64 - m) * (v as f64 - m))
-                .sum::<f64>()
-                / n;
-            mean[ch] = m as f32;
-            var[ch] = v as f32;
-            inv[ch] = (1.0 / (v + BN_EPS).sqrt()) as f32;
-        }
+        let n = x.len() / c.max(1);
         let mut y = vec![0f32; x.len()];
-        for (i, (yp, xp)) in y.chunks_mut(hw).zip(x.chunks(hw)).enumerate() {
-            let ch = i % c;
-            let scale = inv[ch] * gamma[ch];
-            let shift = beta[ch] - mean[ch] * scale;
-            for (o, &v) in yp.iter_mut().zip(xp) {
-                *o = v * scale + shift;
-            }
-        }
-        *self.stats.lock().expect("BN statistics") = Some(BnStats { mean, var, inv });
+        let stats: Vec<(f32, f32, f32)> = y
+            .par_chunks_mut(n)
+            .zip(x.par_chunks(n))
+            .enumerate()
+            .map(|(ch, (yc, xc))| {
+                let nf = n as f64;
+                let m = xc.iter().map(|&v| v as f64).sum::<f64>() / nf;
+                let v = xc
+                    .iter()
+                    .map(|&v| (v as f64 - m) * (v as f64 - m))
+                    .sum::<f64>()
+                    / nf;
+                let (mean, inv) = (m as f32, (1.0 / (v + BN_EPS).sqrt()) as f32);
+                let scale = inv * gamma[ch];
+                let shift = beta[ch] - mean * scale;
+                for (o, &e) in yc.iter_mut().zip(xc) {
+                    *o = e * scale + shift;
+                }
+                (mean, v as f32, inv)
+            })
+            .collect();
+        *self.stats.lock().expect("BN statistics") = Some(BnStats {
+            mean: stats.iter().map(|s| s.0).collect(),
+            var: stats.iter().map(|s| s.1).collect(),
+            inv: stats.iter().map(|s| s.2).collect(),
+        });
         Ok((candle_core::CpuStorage::F32(y), l1.shape().clone()))
     }
 
@@ -617,50 +647,51 @@ impl candle_core::CustomOp3 for BnTrain {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (b, c, h, w) = x.dims4()?;
+        use rayon::prelude::*;
+        let (c, b, h, w) = x.dims4()?;
         let hw = h * w;
-        let n = (b * hw) as f64;
+        let n = b * hw;
         let st = self.stats.lock().expect("BN statistics");
         let st = st
             .as_ref()
             .ok_or_else(|| candle_core::Error::Msg("batch-norm: backward before forward".into()))?;
-        let xv = x.flatten_all()?.to_vec1::<f32>()?;
-        let gv = grad.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
         let gam = gamma.to_vec1::<f32>()?;
-        // dbeta = sum dy, dgamma = sum dy * xhat
-        let (mut dbeta, mut dgamma) = (vec![0f64; c], vec![0f64; c]);
-        for (i, (xp, gp)) in xv.chunks(hw).zip(gv.chunks(hw)).enumerate() {
-            let ch = i % c;
-            let (m, iv) = (st.mean[ch], st.inv[ch]);
-            let (mut sb, mut sg) = (0f64, 0f64);
-            for (&xx, &g) in xp.iter().zip(gp) {
-                sb += g as f64;
-                sg += (g * (xx - m) * iv) as f64;
-            }
-            dbeta[ch] += sb;
-            dgamma[ch] += sg;
-        }
-        // dx = gamma * inv / N * (N dy - dbeta - xhat dgamma)
-        let mut dx = vec![0f32; xv.len()];
-        for (i, ((dp, xp), gp)) in dx
-            .chunks_mut(hw)
-            .zip(xv.chunks(hw))
-            .zip(gv.chunks(hw))
-            .enumerate()
-        {
-            let ch = i % c;
-            let (m, iv) = (st.mean[ch], st.inv[ch]);
-            let k = gam[ch] * iv / n as f32;
-            let (db, dg) = (dbeta[ch] as f32, dgamma[ch] as f32);
-            for ((o, &xx), &g) in dp.iter_mut().zip(xp).zip(gp) {
-                *o = k * (n as f32 * g - db - (xx - m) * iv * dg);
-            }
-        }
+        let mut dx = vec![0f32; c * n];
+        let sums: Vec<(f32, f32)> = with_f32(x, |xv| {
+            with_f32(grad, |gv| {
+                Ok(dx
+                    .par_chunks_mut(n)
+                    .zip(xv.par_chunks(n).zip(gv.par_chunks(n)))
+                    .enumerate()
+                    .map(|(ch, (dc, (xc, gc)))| {
+                        let (m, iv) = (st.mean[ch], st.inv[ch]);
+                        // dbeta = sum dy, dgamma = sum dy * xhat (f64, per
+                        // plane of one image, then over the images)
+                        let (mut db, mut dg) = (0f64, 0f64);
+                        for (xp, gp) in xc.chunks(hw).zip(gc.chunks(hw)) {
+                            let (mut sb, mut sg) = (0f64, 0f64);
+                            for (&xx, &g) in xp.iter().zip(gp) {
+                                sb += g as f64;
+                                sg += (g * (xx - m) * iv) as f64;
+                            }
+                            db += sb;
+                            dg += sg;
+                        }
+                        // dx = gamma * inv / N * (N dy - dbeta - xhat dgamma)
+                        let k = gam[ch] * iv / n as f32;
+                        let (db, dg) = (db as f32, dg as f32);
+                        for ((o, &xx), &g) in dc.iter_mut().zip(xc).zip(gc) {
+                            *o = k * (n as f32 * g - db - (xx - m) * iv * dg);
+                        }
+                        (dg, db)
+                    })
+                    .collect())
+            })
+        })?;
         let dev = x.device();
-        let dx = Tensor::from_vec(dx, (b, c, h, w), dev)?;
-        let to32 = |v: Vec<f64>| v.into_iter().map(|e| e as f32).collect::<Vec<_>>();
-        let dgamma = Tensor::from_vec(to32(dgamma), c, dev)?;
-        let dbeta = Tensor::from_vec(to32(dbeta), c, dev)?;
+        let dx = Tensor::from_vec(dx, (c, b, h, w), dev)?;
+        let dgamma = Tensor::from_vec(sums.iter().map(|s| s.0).collect::<Vec<_>>(), c, dev)?;
+        let dbeta = Tensor::from_vec(sums.iter().map(|s| s.1).collect::<Vec<_>>(), c, dev)?;
         Ok((Some(dx), Some(dgamma), Some(dbeta)))
     }
 }
@@ -743,7 +774,12 @@ mod tests {
             &dev,
         )
         .unwrap();
-        let y = batch_norm(x.as_tensor(), &mut bn, Mode::Train { momentum: 1.0 }).unwrap();
+        // batch_norm works on channel-major tensors
+        let x_cm = x.as_tensor().transpose(0, 1).unwrap().contiguous().unwrap();
+        let y = batch_norm(&x_cm, &mut bn, Mode::Train { momentum: 1.0 })
+            .unwrap()
+            .transpose(0, 1)
+            .unwrap();
         let g = (&y * &wts).unwrap().sum_all().unwrap().backward().unwrap();
         // reference with candle's ops
         let xt = x.as_tensor();
@@ -819,7 +855,12 @@ mod tests {
                 .unwrap(),
             )
             .unwrap();
-            let y = conv2d(x.as_tensor(), w.as_tensor(), p, st).unwrap();
+            // conv2d works on channel-major tensors
+            let x_cm = x.as_tensor().transpose(0, 1).unwrap().contiguous().unwrap();
+            let y = conv2d(&x_cm, w.as_tensor(), p, st)
+                .unwrap()
+                .transpose(0, 1)
+                .unwrap();
             let yr = x.as_tensor().conv2d(w.as_tensor(), p, st, 1, 1).unwrap();
             let wts = y.ones_like().unwrap().cumsum(3).unwrap();
             let g = (&y * &wts).unwrap().sum_all().unwrap().backward().unwrap();
