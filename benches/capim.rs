@@ -11,10 +11,13 @@
 //! - a 2,000-layer model (tinynet with 2,000 chained pooling layers): load
 //!   (parse and validate), generate and write, and one reference inference,
 //!   which must stay linear in the layer count (target: under 1 s);
-//! - `capim report --sweep` over 12 array sizes (target: under 10 s).
+//! - `capim report --sweep` over 12 array sizes (target: under 10 s);
+//! - `capim train` steps (ResNet-8, 16/32/64 channels, 28x28 images,
+//!   batch 128): one width alone, the sandwich step and the all-widths
+//!   step, forward, backward and AdamW update, in images per second.
 //!
 //! `cargo bench -- NAME...` runs only the named parts: `long`, `gen`
-//! (generation and cost model), `verify`, `sweep`.
+//! (generation and cost model), `verify`, `sweep`, `train`.
 
 use capim::cost;
 use capim::emit;
@@ -214,7 +217,64 @@ fn bench_sweep() {
     );
 }
 
+/// Training throughput of `capim train`'s step on this machine: median
+/// of 15 timed steps after 3 warm-up steps, fixed synthetic batch.
+fn bench_train() {
+    use candle_core::{Device, Tensor};
+    use capim::train::net::{Net, NetConfig};
+    use rand::SeedableRng;
+    capim::train::pin_thread_count();
+    let dev = Device::Cpu;
+    let batch = 128;
+    let xs: Vec<f32> = (0..batch * 28 * 28)
+        .map(|i| ((i * 7919 % 251) as f32) / 125.0 - 1.0)
+        .collect();
+    let x = Tensor::from_vec(xs, (batch, 1, 28, 28), &dev).expect("x");
+    let ys: Vec<u32> = (0..batch as u32).map(|i| i % 10).collect();
+    let y = Tensor::from_vec(ys, batch, &dev).expect("y");
+    let four = vec![0.25, 0.5, 0.75, 1.0];
+    let cases: [(&str, Vec<f64>, Vec<usize>); 5] = [
+        ("width 0.25 alone", vec![0.25], vec![]),
+        ("width 0.5 alone", vec![0.5], vec![]),
+        ("width 1.0 alone", vec![1.0], vec![]),
+        ("sandwich (1.0, 0.25, one middle)", four.clone(), vec![1]),
+        ("all widths", four, vec![1, 2]),
+    ];
+    for (label, widths, mids) in cases {
+        let config = NetConfig {
+            depth: 8,
+            stage_widths: [16, 32, 64],
+            widths,
+            input: [1, 28, 28],
+            classes: 10,
+        };
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let mut net = Net::new(config, &mut rng, &dev).expect("net");
+        let vars: Vec<_> = net.vars().into_iter().map(|(_, v)| v).collect();
+        let mut opt = capim::train::optim::AdamW::new(&vars, 5e-4).expect("optimizer");
+        let mut times = Vec::new();
+        for i in 0..18 {
+            let t = Instant::now();
+            let (loss, _, _) = capim::train::sandwich(&mut net, &x, &y, &mids).expect("step");
+            let grads = loss.backward().expect("backward");
+            opt.step(&grads, 1e-3).expect("update");
+            if i >= 3 {
+                times.push(t.elapsed().as_secs_f64());
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        let med = times[times.len() / 2];
+        println!(
+            "train step, {label}: {:.1} images/s ({:.1} ms per batch of {batch}, {} threads)",
+            batch as f64 / med,
+            med * 1e3,
+            rayon::current_num_threads()
+        );
+    }
+}
+
 fn main() {
+    capim::alloc::keep_freed_memory();
     // names after `--` (cargo passes `--bench` too)
     let only: Vec<String> = std::env::args()
         .skip(1)
@@ -224,6 +284,9 @@ fn main() {
     let tmp = tempfile::tempdir().expect("tempdir");
     if run("sweep") {
         bench_sweep();
+    }
+    if run("train") {
+        bench_train();
     }
     if run("long") {
         bench_long(tmp.path());

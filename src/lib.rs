@@ -27,6 +27,7 @@
 //!
 //! `examples/custom_array.rs` is the same flow as a program.
 
+pub mod alloc;
 pub mod cli;
 pub mod cmd;
 pub mod config;

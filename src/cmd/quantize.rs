@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 
 pub fn run(a: QuantizeArgs) -> Result<()> {
-    super::train::pin_thread_count();
+    crate::train::pin_thread_count();
     let name = match &a.name {
         Some(n) => n.clone(),
         None => a

@@ -63,20 +63,8 @@ pub(crate) fn head(ds: Dataset, n: usize) -> Dataset {
     }
 }
 
-/// candle asks `num_cpus` for its thread count (parsing /proc/cpuinfo) at
-/// every matrix product unless `RAYON_NUM_THREADS` is set: a quarter of a
-/// small network's training time. Set it to the available parallelism.
-pub(crate) fn pin_thread_count() {
-    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-        // SAFETY: `capim train` runs this first, on the main thread, before
-        // any other thread (candle's pool included) exists.
-        unsafe { std::env::set_var("RAYON_NUM_THREADS", n.to_string()) };
-    }
-}
-
 pub fn run(a: TrainArgs) -> Result<()> {
-    pin_thread_count();
+    crate::train::pin_thread_count();
     let sw: Vec<usize> = parse_list(
         "--stage-widths",
         &a.stage_widths,

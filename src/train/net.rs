@@ -353,16 +353,14 @@ impl Net {
 /// A convolution (no dilation, one group) on **channel-major** activations:
 /// `x` is `[cin, batch, h, w]`, the result `[cout, batch, ho, wo]`, the
 /// same numbers as `x.transpose(0, 1).conv2d(w, padding, stride)` transposed
-/// back. It is im2col and one matrix product: `col = im2col(x)`
-/// (`[cin*k*k, batch*ho*wo]`, rows built by contiguous copies, in parallel),
-/// `y = w[cout, cin*k*k] @ col`, which is already channel-major, so neither
-/// direction transposes an activation. Its backward pass is the matrix
-/// product's (gemm) and col2im.
+/// back. It is one operation with its own backward pass ([`Conv`]):
+/// im2col and one matrix product `y = w[cout, cin*k*k] @ col`, which is
+/// already channel-major, so neither direction transposes an activation.
 /// candle's own `conv2d` spent most of a training step in its per-element
 /// im2col and in the direct `conv_transpose2d` loop of its backward pass.
 pub fn conv2d(x: &Tensor, w: &Tensor, padding: usize, stride: usize) -> Result<Tensor> {
     let (cin, b, h, wd) = x.dims4()?;
-    let (cout, wcin, k, k2) = w.dims4()?;
+    let (_, wcin, k, k2) = w.dims4()?;
     if wcin != cin || k != k2 || h + 2 * padding < k || wd + 2 * padding < k {
         return Err(candle_core::Error::Msg(format!(
             "conv2d: input {:?} (channel-major), kernel {:?}",
@@ -379,10 +377,13 @@ pub fn conv2d(x: &Tensor, w: &Tensor, padding: usize, stride: usize) -> Result<T
         p: padding,
         s: stride,
     };
-    let col = x.contiguous()?.apply_op1(Im2Col(geo))?;
-    let w2 = w.contiguous()?.reshape((cout, cin * k * k))?;
-    let y = w2.matmul(&col)?; // [cout, b*ho*wo]
-    y.reshape((cout, b, geo.ho(), geo.wo()))
+    x.contiguous()?.apply_op2(
+        &w.contiguous()?,
+        Conv {
+            geo,
+            col: Default::default(),
+        },
+    )
 }
 
 /// Shape of one convolution's input and kernel.
@@ -425,93 +426,129 @@ impl Geometry {
 }
 
 /// `[c, b, h, w]` -> `[c*k*k, b*ho*wo]`, row `(c, ky, kx)`, column
-/// `(b, oy, ox)` = `x[c, b, oy*s + ky - p, ox*s + kx - p]` (0 outside).
-struct Im2Col(Geometry);
+/// `(b, oy, ox)` = `x[c, b, oy*s + ky - p, ox*s + kx - p]` (0 outside);
+/// one row per task, built by contiguous copies.
+fn im2col(g: Geometry, x: &[f32]) -> Vec<f32> {
+    use rayon::prelude::*;
+    let (ho, wo, kk) = (g.ho(), g.wo(), g.k * g.k);
+    let n = g.b * ho * wo;
+    let mut col = vec![0f32; g.c * kk * n];
+    col.par_chunks_mut(n).enumerate().for_each(|(r, row)| {
+        let (c, ky, kx) = (r / kk, (r % kk) / g.k, r % g.k);
+        let xs = g.cols(kx);
+        for b in 0..g.b {
+            let plane = &x[(c * g.b + b) * g.h * g.w..][..g.h * g.w];
+            for oy in 0..ho {
+                let Some(iy) = g.src(oy, ky, g.h) else {
+                    continue;
+                };
+                let src = &plane[iy * g.w..][..g.w];
+                let dst = &mut row[(b * ho + oy) * wo..][..wo];
+                if g.s == 1 {
+                    let off = xs.start + kx - g.p;
+                    dst[xs.clone()].copy_from_slice(&src[off..off + xs.len()]);
+                } else {
+                    for ox in xs.clone() {
+                        dst[ox] = src[ox * g.s + kx - g.p];
+                    }
+                }
+            }
+        }
+    });
+    col
+}
 
-impl candle_core::CustomOp1 for Im2Col {
-    fn name(&self) -> &'static str {
-        "capim-im2col"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s: &candle_core::CpuStorage,
-        l: &candle_core::Layout,
-    ) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
-        use rayon::prelude::*;
-        let g = self.0;
-        let x = f32_slice(s, l)?;
-        let (ho, wo, kk) = (g.ho(), g.wo(), g.k * g.k);
-        let n = g.b * ho * wo;
-        let mut col = vec![0f32; g.c * kk * n];
-        col.par_chunks_mut(n).enumerate().for_each(|(r, row)| {
-            let (c, ky, kx) = (r / kk, (r % kk) / g.k, r % g.k);
-            let xs = g.cols(kx);
-            for b in 0..g.b {
-                let plane = &x[(c * g.b + b) * g.h * g.w..][..g.h * g.w];
-                for oy in 0..ho {
-                    let Some(iy) = g.src(oy, ky, g.h) else {
-                        continue;
-                    };
-                    let src = &plane[iy * g.w..][..g.w];
-                    let dst = &mut row[(b * ho + oy) * wo..][..wo];
-                    if g.s == 1 {
-                        let off = xs.start + kx - g.p;
-                        dst[xs.clone()].copy_from_slice(&src[off..off + xs.len()]);
-                    } else {
+/// The adjoint of [`im2col`]: `[c*k*k, b*ho*wo]` -> `[c, b, h, w]`, every
+/// column entry added to the input element it was copied from; one input
+/// channel per task, so the sums' order does not depend on the threads.
+fn col2im(g: Geometry, dcol: &[f32]) -> Vec<f32> {
+    use rayon::prelude::*;
+    let (ho, wo, kk) = (g.ho(), g.wo(), g.k * g.k);
+    let n = g.b * ho * wo;
+    let plane = g.h * g.w;
+    let mut dx = vec![0f32; g.c * g.b * plane];
+    dx.par_chunks_mut(g.b * plane)
+        .enumerate()
+        .for_each(|(c, dxc)| {
+            for t in 0..kk {
+                let (ky, kx) = (t / g.k, t % g.k);
+                let xs = g.cols(kx);
+                let row = &dcol[(c * kk + t) * n..][..n];
+                for b in 0..g.b {
+                    let dplane = &mut dxc[b * plane..][..plane];
+                    for oy in 0..ho {
+                        let Some(iy) = g.src(oy, ky, g.h) else {
+                            continue;
+                        };
+                        let src = &row[(b * ho + oy) * wo..][..wo];
+                        let dst = &mut dplane[iy * g.w..][..g.w];
                         for ox in xs.clone() {
-                            dst[ox] = src[ox * g.s + kx - g.p];
+                            dst[ox * g.s + kx - g.p] += src[ox];
                         }
                     }
                 }
             }
         });
-        let shape = candle_core::Shape::from((g.c * kk, n));
-        Ok((candle_core::CpuStorage::F32(col), shape))
+    dx
+}
+
+/// The convolution as one autograd operation on `(x, w)`: the forward pass
+/// keeps its `col` for the backward pass, which is
+/// `dw = dy @ col^T` and `dx = col2im(w^T @ dy)` (`dy` as `[cout, b*ho*wo]`).
+/// The matrix products are candle's (gemm). Being one node, its im2col
+/// matrix (k*k times an activation) never enters candle's gradient store,
+/// which would zero and add a gradient of that size for it.
+struct Conv {
+    geo: Geometry,
+    col: std::sync::Mutex<Option<Tensor>>,
+}
+
+impl candle_core::CustomOp2 for Conv {
+    fn name(&self) -> &'static str {
+        "capim-conv2d"
     }
 
-    fn bwd(&self, _x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        use rayon::prelude::*;
-        let g = self.0;
-        let (ho, wo, kk) = (g.ho(), g.wo(), g.k * g.k);
-        let n = g.b * ho * wo;
-        let gv = grad.contiguous()?;
-        let (st, lay) = gv.storage_and_layout();
-        let candle_core::Storage::Cpu(cs) = &*st else {
-            return Err(candle_core::Error::Msg("capim-im2col: CPU only".into()));
-        };
-        let dcol = f32_slice(cs, lay)?;
-        // col2im into [c, b, h, w], one channel per task
-        let plane = g.h * g.w;
-        let mut dx = vec![0f32; g.c * g.b * plane];
-        dx.par_chunks_mut(g.b * plane)
-            .enumerate()
-            .for_each(|(c, dxc)| {
-                for t in 0..kk {
-                    let (ky, kx) = (t / g.k, t % g.k);
-                    let xs = g.cols(kx);
-                    let row = &dcol[(c * kk + t) * n..][..n];
-                    for b in 0..g.b {
-                        let dplane = &mut dxc[b * plane..][..plane];
-                        for oy in 0..ho {
-                            let Some(iy) = g.src(oy, ky, g.h) else {
-                                continue;
-                            };
-                            let src = &row[(b * ho + oy) * wo..][..wo];
-                            let dst = &mut dplane[iy * g.w..][..g.w];
-                            for ox in xs.clone() {
-                                dst[ox * g.s + kx - g.p] += src[ox];
-                            }
-                        }
-                    }
-                }
-            });
-        drop(st);
-        Ok(Some(Tensor::from_vec(
-            dx,
-            (g.c, g.b, g.h, g.w),
-            grad.device(),
-        )?))
+    fn cpu_fwd(
+        &self,
+        s1: &candle_core::CpuStorage,
+        l1: &candle_core::Layout,
+        s2: &candle_core::CpuStorage,
+        l2: &candle_core::Layout,
+    ) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        let g = self.geo;
+        let cout = l2.shape().dims4()?.0;
+        let (ckk, n) = (g.c * g.k * g.k, g.b * g.ho() * g.wo());
+        let dev = Device::Cpu;
+        let col = Tensor::from_vec(im2col(g, f32_slice(s1, l1)?), (ckk, n), &dev)?;
+        let w2 = Tensor::from_slice(f32_slice(s2, l2)?, (cout, ckk), &dev)?;
+        let y = w2.matmul(&col)?;
+        *self.col.lock().expect("conv col") = Some(col);
+        let y = with_f32(&y, |v| Ok(v.to_vec()))?;
+        let shape = candle_core::Shape::from((cout, g.b, g.ho(), g.wo()));
+        Ok((candle_core::CpuStorage::F32(y), shape))
+    }
+
+    fn bwd(
+        &self,
+        _x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let g = self.geo;
+        let (cout, cin, k, _) = w.dims4()?;
+        let n = g.b * g.ho() * g.wo();
+        let col =
+            self.col.lock().expect("conv col").take().ok_or_else(|| {
+                candle_core::Error::Msg("conv2d: backward without forward".into())
+            })?;
+        let dy = grad.contiguous()?.reshape((cout, n))?;
+        let w2 = w.reshape((cout, cin * k * k))?;
+        let dw = dy.matmul(&col.t()?)?.reshape((cout, cin, k, k))?;
+        let dcol = w2.t()?.matmul(&dy)?;
+        let dx = with_f32(&dcol, |d| Ok(col2im(g, d)))?;
+        let dx = Tensor::from_vec(dx, (g.c, g.b, g.h, g.w), grad.device())?;
+        Ok((Some(dx), Some(dw)))
     }
 }
 
