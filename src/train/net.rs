@@ -268,9 +268,16 @@ impl Net {
         false
     }
 
-    /// Convolution `ci` at width index `wi`, then its BN; `x` has the
-    /// width's input channels.
-    fn conv_bn(&mut self, ci: usize, x: &Tensor, wi: usize, mode: Mode) -> Result<Tensor> {
+    /// Convolution `ci` at width index `wi`, then its BN, then a ReLU if
+    /// `relu`; `x` (channel-major) has the width's input channels.
+    fn conv_bn(
+        &mut self,
+        ci: usize,
+        x: &Tensor,
+        wi: usize,
+        mode: Mode,
+        relu: bool,
+    ) -> Result<Tensor> {
         let ch = self.config.stage_channels(wi);
         let c = &mut self.convs[ci];
         let cout = ch[c.out_stage - 1];
@@ -281,7 +288,7 @@ impl Net {
         };
         let w = c.weight.as_tensor().narrow(0, 0, cout)?.narrow(1, 0, cin)?;
         let y = conv2d(x, &w, c.padding, c.stride)?;
-        batch_norm(&y, &mut c.bn[wi], mode)
+        batch_norm(&y, &mut c.bn[wi], mode, relu)
     }
 
     /// Logits `[batch, classes]` of `x` (`[batch, C, H, W]`, normalized) at
@@ -320,21 +327,21 @@ impl Net {
             Ok(())
         };
         let x = x.transpose(0, 1)?.contiguous()?; // [C, B, H, W]
-        let mut h = self.conv_bn(0, &x, wi, mode)?.relu()?;
+        let mut h = self.conv_bn(0, &x, wi, mode, true)?;
         tap(&self.convs[0].name, &h)?;
         for b in 0..self.blocks.len() {
             let Block { c1, c2, shortcut } = self.blocks[b];
-            let y = self.conv_bn(c1, &h, wi, mode)?.relu()?;
+            let y = self.conv_bn(c1, &h, wi, mode, true)?;
             tap(&self.convs[c1].name, &y)?;
             let s = match shortcut {
                 Some(sc) => {
-                    let s = self.conv_bn(sc, &h, wi, mode)?;
+                    let s = self.conv_bn(sc, &h, wi, mode, false)?;
                     tap(&self.convs[sc].name, &s)?;
                     s
                 }
                 None => h.clone(),
             };
-            let y = self.conv_bn(c2, &y, wi, mode)?;
+            let y = self.conv_bn(c2, &y, wi, mode, false)?;
             h = (y + s)?.relu()?;
             tap(&self.convs[c2].name, &h)?;
         }
@@ -553,8 +560,8 @@ impl candle_core::CustomOp2 for Conv {
 }
 
 /// Batch-norm of the channel-major `x` (`[C, B, H, W]`) with one width's
-/// parameters.
-fn batch_norm(x: &Tensor, bn: &mut Bn, mode: Mode) -> Result<Tensor> {
+/// parameters, then a ReLU if `relu`.
+fn batch_norm(x: &Tensor, bn: &mut Bn, mode: Mode, relu: bool) -> Result<Tensor> {
     let c = x.dim(0)?;
     let shape = (c, 1, 1, 1);
     match mode {
@@ -562,12 +569,17 @@ fn batch_norm(x: &Tensor, bn: &mut Bn, mode: Mode) -> Result<Tensor> {
             // folded: x * gamma / sqrt(var + eps) + (beta - mean * scale)
             let scale = (bn.gamma.as_tensor() / (&bn.running_var + BN_EPS)?.sqrt()?)?;
             let shift = (bn.beta.as_tensor() - (&bn.running_mean * &scale)?)?;
-            x.broadcast_mul(&scale.reshape(shape)?)?
-                .broadcast_add(&shift.reshape(shape)?)
+            let y = x
+                .broadcast_mul(&scale.reshape(shape)?)?
+                .broadcast_add(&shift.reshape(shape)?)?;
+            if relu { y.relu() } else { Ok(y) }
         }
         Mode::Train { momentum } => {
             let n = x.elem_count() / c;
-            let op = BnTrain::default();
+            let op = BnTrain {
+                relu,
+                stats: Default::default(),
+            };
             let stats = op.stats.clone();
             let y = x
                 .contiguous()?
@@ -603,8 +615,15 @@ struct BnStats {
 /// the batch's biased variance. One channel per task (its elements are
 /// contiguous); sums in f64, in a fixed order within the channel, so the
 /// result does not depend on the number of threads.
-#[derive(Debug, Default)]
+///
+/// With `relu` the output is `max(y, 0)` and the backward pass masks the
+/// incoming gradient with `y >= 0` (`y` recomputed from `x`), exactly as
+/// candle's own ReLU node would, without that node: its forward pass, its
+/// mask, and the gradient it would add into candle's gradient store are
+/// each a pass over an activation.
+#[derive(Debug)]
 struct BnTrain {
+    relu: bool,
     stats: std::sync::Arc<std::sync::Mutex<Option<BnStats>>>,
 }
 
@@ -665,6 +684,11 @@ impl candle_core::CustomOp3 for BnTrain {
                 for (o, &e) in yc.iter_mut().zip(xc) {
                     *o = e * scale + shift;
                 }
+                if self.relu {
+                    for o in yc.iter_mut() {
+                        *o = o.max(0.0);
+                    }
+                }
                 (mean, v as f32, inv)
             })
             .collect();
@@ -680,7 +704,7 @@ impl candle_core::CustomOp3 for BnTrain {
         &self,
         x: &Tensor,
         gamma: &Tensor,
-        _beta: &Tensor,
+        beta: &Tensor,
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
@@ -693,6 +717,8 @@ impl candle_core::CustomOp3 for BnTrain {
             .as_ref()
             .ok_or_else(|| candle_core::Error::Msg("batch-norm: backward before forward".into()))?;
         let gam = gamma.to_vec1::<f32>()?;
+        let bet = beta.to_vec1::<f32>()?;
+        let relu = self.relu;
         let mut dx = vec![0f32; c * n];
         let sums: Vec<(f32, f32)> = with_f32(x, |xv| {
             with_f32(grad, |gv| {
@@ -702,6 +728,24 @@ impl candle_core::CustomOp3 for BnTrain {
                     .enumerate()
                     .map(|(ch, (dc, (xc, gc)))| {
                         let (m, iv) = (st.mean[ch], st.inv[ch]);
+                        // the ReLU's gradient, as candle computes it: the
+                        // store's zero plus the gradient times the mask
+                        let masked: Vec<f32>;
+                        let gc = if relu {
+                            let scale = iv * gam[ch];
+                            let shift = bet[ch] - m * scale;
+                            masked = xc
+                                .iter()
+                                .zip(gc)
+                                .map(|(&xx, &g)| {
+                                    let on = if xx * scale + shift >= 0.0 { 1.0 } else { 0.0 };
+                                    0.0 + g * on
+                                })
+                                .collect();
+                            &masked[..]
+                        } else {
+                            gc
+                        };
                         // dbeta = sum dy, dgamma = sum dy * xhat (f64, per
                         // plane of one image, then over the images)
                         let (mut db, mut dg) = (0f64, 0f64);
@@ -794,6 +838,14 @@ mod tests {
     /// own tensor arithmetic.
     #[test]
     fn batch_norm_op_matches_reference() {
+        for relu in [false, true] {
+            batch_norm_matches_reference(relu);
+        }
+    }
+
+    /// The BN operation (and its fused ReLU) against candle's own ops:
+    /// output, the three gradients, the running statistics.
+    fn batch_norm_matches_reference(relu: bool) {
         let dev = Device::Cpu;
         let xs: Vec<f32> = (0..2 * 3 * 4 * 5)
             .map(|i| ((i * 7919 % 97) as f32) / 31.0 - 1.0)
@@ -813,7 +865,7 @@ mod tests {
         .unwrap();
         // batch_norm works on channel-major tensors
         let x_cm = x.as_tensor().transpose(0, 1).unwrap().contiguous().unwrap();
-        let y = batch_norm(&x_cm, &mut bn, Mode::Train { momentum: 1.0 })
+        let y = batch_norm(&x_cm, &mut bn, Mode::Train { momentum: 1.0 }, relu)
             .unwrap()
             .transpose(0, 1)
             .unwrap();
@@ -823,17 +875,23 @@ mod tests {
         let mean = xt.mean_keepdim((0, 2, 3)).unwrap();
         let cen = xt.broadcast_sub(&mean).unwrap();
         let var = cen.sqr().unwrap().mean_keepdim((0, 2, 3)).unwrap();
-        let yr = cen
+        let mut yr = cen
             .broadcast_div(&(var.clone() + BN_EPS).unwrap().sqrt().unwrap())
             .unwrap()
             .broadcast_mul(&bn.gamma.as_tensor().reshape((1, 3, 1, 1)).unwrap())
             .unwrap()
             .broadcast_add(&bn.beta.as_tensor().reshape((1, 3, 1, 1)).unwrap())
             .unwrap();
+        if relu {
+            yr = yr.relu().unwrap();
+            // the ReLU cuts something off, so the mask is exercised
+            let zeros = yr.eq(0f32).unwrap().to_dtype(DType::F32).unwrap();
+            assert!(zeros.sum_all().unwrap().to_scalar::<f32>().unwrap() > 10.0);
+        }
         let gr = (&yr * &wts).unwrap().sum_all().unwrap().backward().unwrap();
         let close = |a: &Tensor, b: &Tensor| {
             let d = max_diff(a, b);
-            assert!(d < 1e-4, "difference {d}");
+            assert!(d < 1e-4, "relu {relu}: difference {d}");
         };
         close(&y, &yr);
         for t in [x.as_tensor(), bn.gamma.as_tensor(), bn.beta.as_tensor()] {
