@@ -631,7 +631,7 @@ struct BnTrain {
 fn f32_slice<'a>(s: &'a candle_core::CpuStorage, l: &candle_core::Layout) -> Result<&'a [f32]> {
     let (a, b) = l
         .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg("batch-norm: non-contiguous tensor".into()))?;
+        .ok_or_else(|| candle_core::Error::Msg("capim training: non-contiguous tensor".into()))?;
     Ok(&s.as_slice::<f32>()?[a..b])
 }
 
