@@ -15,6 +15,13 @@
 //! and `fc` the first `c3(w)` input columns. The network's input channels
 //! and classes never shrink.
 //!
+//! **Layout.** The network takes and gives batch-major tensors (`[B, C, H,
+//! W]` in, `[B, classes]` out, taps batch-major), but inside, activations
+//! are channel-major (`[C, B, H, W]`): the convolution's matrix product
+//! yields that layout directly, and a channel's batch-norm elements are
+//! contiguous. Convolution and batch-norm (with its ReLU) are capim's own
+//! operations ([`conv2d`], and `BnTrain` below).
+//!
 //! **Switchable batch-norm.** Every BN has one set of `gamma`, `beta`,
 //! running mean and running variance per width (sized to that width's
 //! channels); a forward pass at width index `i` uses set `i` only.
@@ -360,7 +367,7 @@ impl Net {
 /// A convolution (no dilation, one group) on **channel-major** activations:
 /// `x` is `[cin, batch, h, w]`, the result `[cout, batch, ho, wo]`, the
 /// same numbers as `x.transpose(0, 1).conv2d(w, padding, stride)` transposed
-/// back. It is one operation with its own backward pass ([`Conv`]):
+/// back. It is one operation with its own backward pass (`Conv` below):
 /// im2col and one matrix product `y = w[cout, cin*k*k] @ col`, which is
 /// already channel-major, so neither direction transposes an activation.
 /// candle's own `conv2d` spent most of a training step in its per-element
