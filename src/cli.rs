@@ -81,7 +81,7 @@ pub struct QuantizeArgs {
     /// Operand bits: 8 or 16.
     #[arg(long)]
     pub precision: u32,
-    /// Model JSON to write (the weights go beside it as <stem>.safetensors).
+    /// Model JSON to write (the weights go beside it as STEM.safetensors, STEM the JSON file name without .json).
     #[arg(long)]
     pub out: PathBuf,
     /// Model name; default: the file stem of --out.
