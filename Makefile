@@ -4,7 +4,7 @@
 #   make test     the test suite (what CI runs)
 #   make lint     Verilator -Wall, Yosys and Icarus on the generated RTL
 #   make rtl      generate the default design into rtl-out/
-#   make bench    gen time, cost model per width, Verilator build and simulation speed
+#   make bench    gen time, cost model per width, Verilator build and simulation speed, training step speed
 #   make fuzz     fuzz the configuration, model and NPY readers (CAPIM_FUZZ_SECS per target, default 60)
 #   make data     install the Fashion-MNIST files (Debian package dataset-fashion-mnist) if missing
 #   make report   the trade-off reports and plots in docs/report/ (default design 8/16-bit, trained CA-DNN)
