@@ -223,7 +223,6 @@ fn bench_train() {
     use candle_core::{Device, Tensor};
     use capim::train::net::{Net, NetConfig};
     use rand::SeedableRng;
-    capim::train::pin_thread_count();
     let dev = Device::Cpu;
     let batch = 128;
     let xs: Vec<f32> = (0..batch * 28 * 28)
@@ -275,6 +274,8 @@ fn bench_train() {
 
 fn main() {
     capim::alloc::keep_freed_memory();
+    // SAFETY: first thing in main, before any other thread exists.
+    unsafe { capim::train::pin_thread_count() };
     // names after `--` (cargo passes `--bench` too)
     let only: Vec<String> = std::env::args()
         .skip(1)

@@ -13,7 +13,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 
 pub fn run(a: QuantizeArgs) -> Result<()> {
-    crate::train::pin_thread_count();
+    // SAFETY: the command's first step, on the main thread, before any other thread.
+    unsafe { crate::train::pin_thread_count() };
     let name = match &a.name {
         Some(n) => n.clone(),
         None => a

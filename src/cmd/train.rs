@@ -64,7 +64,8 @@ pub(crate) fn head(ds: Dataset, n: usize) -> Dataset {
 }
 
 pub fn run(a: TrainArgs) -> Result<()> {
-    crate::train::pin_thread_count();
+    // SAFETY: the command's first step, on the main thread, before any other thread.
+    unsafe { crate::train::pin_thread_count() };
     let sw: Vec<usize> = parse_list(
         "--stage-widths",
         &a.stage_widths,

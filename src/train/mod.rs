@@ -788,11 +788,16 @@ fn train_one(
 /// candle asks `num_cpus` for its thread count (parsing /proc/cpuinfo) at
 /// every matrix product unless `RAYON_NUM_THREADS` is set: a quarter of a
 /// small network's training time. Set it to the available parallelism.
-pub fn pin_thread_count() {
+///
+/// # Safety
+///
+/// It writes the process environment: call it before any other thread
+/// (candle's pool included) exists, as `capim train`, `capim quantize` and
+/// the training benchmark do first thing.
+pub unsafe fn pin_thread_count() {
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
         let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-        // SAFETY: `capim train` runs this first, on the main thread, before
-        // any other thread (candle's pool included) exists.
+        // SAFETY: the caller guarantees no other thread exists yet.
         unsafe { std::env::set_var("RAYON_NUM_THREADS", n.to_string()) };
     }
 }
