@@ -507,7 +507,8 @@ fn col2im(g: Geometry, dcol: &[f32]) -> Vec<f32> {
 }
 
 /// The convolution as one autograd operation on `(x, w)`: the forward pass
-/// keeps its `col` for the backward pass, which is
+/// keeps its `col` (freed with the graph, as candle's own nodes are) for
+/// the backward pass, which is
 /// `dw = dy @ col^T` and `dx = col2im(w^T @ dy)` (`dy` as `[cout, b*ho*wo]`).
 /// The matrix products are candle's (gemm). Being one node, its im2col
 /// matrix (k*k times an activation) never enters candle's gradient store,
@@ -552,8 +553,9 @@ impl candle_core::CustomOp2 for Conv {
         let g = self.geo;
         let (cout, cin, k, _) = w.dims4()?;
         let n = g.b * g.ho() * g.wo();
+        // kept (not taken): a graph may be differentiated more than once
         let col =
-            self.col.lock().expect("conv col").take().ok_or_else(|| {
+            self.col.lock().expect("conv col").clone().ok_or_else(|| {
                 candle_core::Error::Msg("conv2d: backward without forward".into())
             })?;
         let dy = grad.contiguous()?.reshape((cout, n))?;
@@ -966,6 +968,11 @@ mod tests {
             let yr = x.as_tensor().conv2d(w.as_tensor(), p, st, 1, 1).unwrap();
             let wts = y.ones_like().unwrap().cumsum(3).unwrap();
             let g = (&y * &wts).unwrap().sum_all().unwrap().backward().unwrap();
+            // the same graph differentiated again gives the same gradients
+            let again = (&y * &wts).unwrap().sum_all().unwrap().backward().unwrap();
+            for t in [x.as_tensor(), w.as_tensor()] {
+                assert_eq!(max_diff(g.get(t).unwrap(), again.get(t).unwrap()), 0.0);
+            }
             let gr = (&yr * &wts).unwrap().sum_all().unwrap().backward().unwrap();
             let close = |a: &Tensor, b: &Tensor| {
                 let d = max_diff(a, b);
