@@ -4,7 +4,7 @@
 //! Training allocates and frees activation-sized buffers at every step.
 //! glibc's malloc handed the large ones back to the kernel each time and
 //! they were faulted in again: an all-widths epoch of 2,560 images spent
-//! 11.6 s in the kernel (`perf`: page faults), 1.3 s now. mimalloc with
+//! 11.6 s in the kernel (`perf`: page faults), 2.3 s with this. mimalloc with
 //! `purge_delay = -1` keeps them. capim's processes are short-lived, so
 //! keeping their peak costs nothing that matters.
 
