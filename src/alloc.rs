@@ -5,8 +5,9 @@
 //! glibc's malloc handed the large ones back to the kernel each time and
 //! they were faulted in again: an all-widths epoch of 2,560 images spent
 //! 11.6 s in the kernel (`perf`: page faults), 2.3 s with this. mimalloc with
-//! `purge_delay = -1` keeps them. capim's processes are short-lived, so
-//! keeping their peak costs nothing that matters.
+//! `purge_delay = -1` keeps them. A process then holds its peak memory
+//! until it ends; training reaches its peak in the first step and stays
+//! near it anyway, and capim's other commands are short.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
