@@ -303,24 +303,37 @@ fn quick_on_fashion_mnist() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
+    let quick = |out: &Path, threads: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_capim"))
+            .env("RAYON_NUM_THREADS", threads)
+            .args(["train", "--quick", "--depth", "8", "--data"])
+            .arg(&data)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap();
+        let msg =
+            String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{msg}");
+        msg
+    };
     let out = dir.path().join("q");
     let t0 = std::time::Instant::now();
-    let (code, msg) = capim(&[
-        "train",
-        "--quick",
-        "--depth",
-        "8",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{msg}");
+    let msg = quick(&out, "2");
     assert!(msg.contains("width 0.25: test accuracy"), "{msg}");
     assert!(out.join("float.safetensors").is_file());
     eprintln!(
         "capim train --quick: {:.1} s\n{msg}",
         t0.elapsed().as_secs_f64()
+    );
+    // The thread count does not change the weights: `make -j2 train
+    // TRAIN_THREADS=1` trains the CA-DNN and the baselines side by side and
+    // must give what `make train` gives.
+    let single = dir.path().join("q1");
+    quick(&single, "1");
+    assert!(
+        read(&out.join("float.safetensors")) == read(&single.join("float.safetensors")),
+        "1 and 2 threads trained different weights"
     );
 
     // quantized, its integer accuracy measured and recorded
