@@ -133,7 +133,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         stop_after: a.stop_after,
     };
     eprintln!(
-        "capim train: depth {}, stages {:?}, widths {:?}{}, {} epochs of {} training images (batch {}), {} test images",
+        "capim train: depth {}, stages {:?}, widths {:?}{}, {} epoch{} of {} training images (batch {}), {} test images",
         opts.depth,
         opts.stage_widths,
         opts.widths,
@@ -145,6 +145,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             ""
         },
         opts.epochs,
+        if opts.epochs == 1 { "" } else { "s" },
         train_set.n,
         opts.batch,
         test_set.n
@@ -158,8 +159,18 @@ pub fn run(a: TrainArgs) -> Result<()> {
         );
         return Ok(());
     }
+    let step = if opts.baseline {
+        format!(
+            "width {}'s separate model",
+            opts.widths.last().copied().unwrap_or(1.0)
+        )
+    } else if opts.all_widths {
+        "every width at every step".to_string()
+    } else {
+        "sandwich step".to_string()
+    };
     println!(
-        "training: {:.1} images/s (sandwich step, last epoch)",
+        "training: {:.1} images/s ({step}, last epoch)",
         report.train_images_per_s
     );
     for e in &report.final_eval {

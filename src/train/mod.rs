@@ -415,7 +415,8 @@ pub struct Report {
     pub final_eval: Vec<Eval>,
     /// Mean full-width cross-entropy of the first step.
     pub first_step_loss: f64,
-    /// Training images per second of the last epoch (whole sandwich step).
+    /// Training images per second of the last epoch (the whole step; with
+    /// `baseline`, of the last width's model).
     pub train_images_per_s: f64,
     /// Directories written (the output, or one per baseline model).
     pub dirs: Vec<PathBuf>,
