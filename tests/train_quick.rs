@@ -252,7 +252,13 @@ fn baseline_trains_one_model_per_width() {
 }
 
 fn capim(args: &[&str]) -> (i32, String) {
+    capim_env(&[], args)
+}
+
+/// `capim args` with the environment variables `env` set.
+fn capim_env(env: &[(&str, &str)], args: &[&str]) -> (i32, String) {
     let o = Command::new(env!("CARGO_BIN_EXE_capim"))
+        .envs(env.iter().copied())
         .args(args)
         .output()
         .unwrap();
@@ -304,17 +310,20 @@ fn quick_on_fashion_mnist() {
     };
     let dir = tempfile::tempdir().unwrap();
     let quick = |out: &Path, threads: &str| {
-        let o = Command::new(env!("CARGO_BIN_EXE_capim"))
-            .env("RAYON_NUM_THREADS", threads)
-            .args(["train", "--quick", "--depth", "8", "--data"])
-            .arg(&data)
-            .arg("--out")
-            .arg(out)
-            .output()
-            .unwrap();
-        let msg =
-            String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(0), "{msg}");
+        let (code, msg) = capim_env(
+            &[("RAYON_NUM_THREADS", threads)],
+            &[
+                "train",
+                "--quick",
+                "--depth",
+                "8",
+                "--data",
+                data.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(code, 0, "{msg}");
         msg
     };
     let out = dir.path().join("q");
