@@ -120,7 +120,7 @@ bench: tools
 report: build
 	$(CAPIM) report --precision 8 --out docs/report/resnet20-i8 >/dev/null
 	$(CAPIM) report --precision 16 --out docs/report/resnet20-i16 >/dev/null
-	$(CAPIM) report --model models/fmnist-resnet8-i8.json --out docs/report/fmnist-resnet8-i8 >/dev/null
+	$(CAPIM) report --model $(FMNIST)-i8.json --out docs/report/$(notdir $(FMNIST))-i8 >/dev/null
 
 # Fresh seeds for CAPIM_FUZZ_SECS seconds per reader; prints executions per
 # second; a failing input is written to target/fuzz-failures/.
