@@ -138,7 +138,7 @@ fn trained_cadnn_classifies_real_images_as_the_reference() {
     let o = capim(&[
         "verify",
         "--model",
-        "models/fmnist-resnet8-i8.json",
+        "models/fmnist-resnet14-i8.json",
         "--images",
         "0",
         "--test-images",

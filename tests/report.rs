@@ -96,7 +96,7 @@ fn out_dir_is_complete_and_reproducible() {
     let dir = tempfile::tempdir().unwrap();
     let a = dir.path().join("a");
     let b = dir.path().join("b");
-    let model = "models/fmnist-resnet8-i8.json";
+    let model = "models/fmnist-resnet14-i8.json";
     for out in [&a, &b] {
         let o = capim(&["report", "--model", model, "--out", out.to_str().unwrap()]);
         assert!(o.status.success(), "{}", text(&o));
@@ -372,8 +372,8 @@ fn shipped_reports_are_current() {
         ("resnet20-i8", vec!["--precision", "8"]),
         ("resnet20-i16", vec!["--precision", "16"]),
         (
-            "fmnist-resnet8-i8",
-            vec!["--model", "models/fmnist-resnet8-i8.json"],
+            "fmnist-resnet14-i8",
+            vec!["--model", "models/fmnist-resnet14-i8.json"],
         ),
     ] {
         let out = dir.path().join(name);
