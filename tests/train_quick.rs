@@ -335,9 +335,9 @@ fn quick_on_fashion_mnist() {
         "capim train --quick: {:.1} s\n{msg}",
         t0.elapsed().as_secs_f64()
     );
-    // The thread count does not change the weights: `make -j2 train
-    // TRAIN_THREADS=1` trains the CA-DNN and the baselines side by side and
-    // must give what `make train` gives.
+    // The thread count does not change the weights: `make train` trains the
+    // CA-DNN and the baselines side by side on half the cores each and must
+    // give what one training on every core gives.
     let single = dir.path().join("q1");
     quick(&single, "1");
     assert!(
