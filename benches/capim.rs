@@ -254,7 +254,9 @@ fn bench_train() {
         let mut times = Vec::new();
         for i in 0..18 {
             let t = Instant::now();
-            let (loss, _, _) = capim::train::sandwich(&mut net, &x, &y, &mids).expect("step");
+            let (loss, _, _) =
+                capim::train::sandwich(&mut net, &x, &y, &mids, &capim::train::Narrow::DISTILL)
+                    .expect("step");
             let grads = loss.backward().expect("backward");
             opt.step(&grads, 1e-3).expect("update");
             if i >= 3 {

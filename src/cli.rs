@@ -367,6 +367,14 @@ pub struct TrainArgs {
     /// at every step.
     #[arg(long)]
     pub all_widths: bool,
+    /// Weight of each narrower width's loss against the full width's
+    /// cross-entropy.
+    #[arg(long, default_value_t = 1.0)]
+    pub narrow_weight: f64,
+    /// Share of the labels in a narrower width's target (0: the full
+    /// width's soft targets only, 1: the labels only).
+    #[arg(long, default_value_t = 0.0)]
+    pub label_share: f64,
     /// A smoke run: 384 training and 300 test images, one epoch, batch 32.
     #[arg(long)]
     pub quick: bool,

@@ -64,6 +64,8 @@ fn opts(epochs: usize) -> Options {
         calib_images: 256,
         baseline: false,
         all_widths: false,
+        narrow_weight: 1.0,
+        label_share: 0.0,
     }
 }
 
@@ -288,6 +290,8 @@ fn bad_options_exit_2_naming_them() {
         (vec!["--lr", "-1"], "--lr"),
         (vec!["--batch", "1"], "--batch"),
         (vec!["--epochs", "0"], "--epochs"),
+        (vec!["--narrow-weight", "0"], "--narrow-weight"),
+        (vec!["--label-share", "1.5"], "--label-share"),
     ] {
         let mut a = vec!["train", "--data", m];
         a.extend(args.iter().copied());

@@ -97,6 +97,8 @@ pub fn run(a: TrainArgs) -> Result<()> {
         calib_images: if a.quick { qtrain } else { 2048 },
         baseline: a.baseline,
         all_widths: a.all_widths,
+        narrow_weight: a.narrow_weight,
+        label_share: a.label_share,
     };
     train::check_options(&opts)?;
     if let Some(s) = a.stop_after

@@ -98,6 +98,18 @@ pub struct Options {
     /// Every middle width at every step instead of one drawn at random.
     #[serde(default)]
     pub all_widths: bool,
+    /// Weight of each narrower width's loss against the full width's
+    /// cross-entropy (1: equal).
+    #[serde(default = "one")]
+    pub narrow_weight: f64,
+    /// Share of the labels in a narrower width's target: its loss is
+    /// `(1 - s) * soft_ce(full width) + s * ce(labels)` (0: distillation only).
+    #[serde(default)]
+    pub label_share: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 impl Default for Options {
@@ -115,6 +127,8 @@ impl Default for Options {
             calib_images: 2048,
             baseline: false,
             all_widths: false,
+            narrow_weight: 1.0,
+            label_share: 0.0,
         }
     }
 }
@@ -403,6 +417,20 @@ pub fn check_options(o: &Options) -> Result<()> {
             "--wd",
             o.wd.to_string(),
             "a weight decay >= 0 with lr * wd < 1",
+        );
+    }
+    if !(o.narrow_weight.is_finite() && o.narrow_weight > 0.0 && o.narrow_weight <= 100.0) {
+        return bad(
+            "--narrow-weight",
+            o.narrow_weight.to_string(),
+            "a loss weight in (0, 100]",
+        );
+    }
+    if !(o.label_share.is_finite() && (0.0..=1.0).contains(&o.label_share)) {
+        return bad(
+            "--label-share",
+            o.label_share.to_string(),
+            "a share of the labels in [0, 1]",
         );
     }
     Ok(())
@@ -700,7 +728,7 @@ fn train_one(
                     .collect()
             };
             let lr = cosine_lr(opts.lr, opt.step, total_steps);
-            let (loss, full_ce, ok) = sandwich(&mut net, &x, &y, &mids)?;
+            let (loss, full_ce, ok) = sandwich(&mut net, &x, &y, &mids, &Narrow::of(opts))?;
             let grads = loss.backward().map_err(ce)?;
             opt.step(&grads, lr).map_err(ce)?;
             let l = loss.to_scalar::<f32>().map_err(ce)? as f64;
@@ -803,6 +831,31 @@ pub unsafe fn pin_thread_count() {
     }
 }
 
+/// How the narrower widths' losses enter a sandwich step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Narrow {
+    /// Weight of each narrower width's loss.
+    pub weight: f64,
+    /// Share of the labels in its target.
+    pub label_share: f64,
+}
+
+impl Narrow {
+    /// The in-place distillation of the paper's recipe: the full width's
+    /// soft targets only, each width weighted as the full width.
+    pub const DISTILL: Narrow = Narrow {
+        weight: 1.0,
+        label_share: 0.0,
+    };
+
+    pub fn of(o: &Options) -> Self {
+        Narrow {
+            weight: o.narrow_weight,
+            label_share: o.label_share,
+        }
+    }
+}
+
 /// One sandwich step's forward passes: (summed loss, full-width
 /// cross-entropy, correct full-width predictions). `mids`: the middle
 /// widths trained besides the largest and the smallest.
@@ -811,6 +864,7 @@ pub fn sandwich(
     x: &Tensor,
     y: &Tensor,
     mids: &[usize],
+    narrow: &Narrow,
 ) -> Result<(Tensor, f64, usize)> {
     let nw = net.config.widths.len();
     let train = Mode::Train {
@@ -825,7 +879,15 @@ pub fn sandwich(
         let teacher = candle_nn::ops::softmax_last_dim(&full.detach()).map_err(ce)?;
         for &wi in std::iter::once(&0).chain(mids) {
             let logits = net.forward(x, wi, train).map_err(ce)?;
-            let kd = net::soft_cross_entropy(&logits, &teacher).map_err(ce)?;
+            let mut kd = net::soft_cross_entropy(&logits, &teacher).map_err(ce)?;
+            if narrow.label_share > 0.0 {
+                let s = narrow.label_share;
+                let hard = net::cross_entropy(&logits, y).map_err(ce)?;
+                kd = ((kd * (1.0 - s)).map_err(ce)? + (hard * s).map_err(ce)?).map_err(ce)?;
+            }
+            if narrow.weight != 1.0 {
+                kd = (kd * narrow.weight).map_err(ce)?;
+            }
             loss = (loss + kd).map_err(ce)?;
         }
     }
@@ -1019,8 +1081,8 @@ mod tests {
         let x = Tensor::randn(0f32, 1.0, (4, 1, 8, 8), &dev).unwrap();
         let y = Tensor::new(&[0u32, 1, 2, 1], &dev).unwrap();
         let scalar = |t: &Tensor| t.to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap();
-        let (one, ..) = sandwich(&mut net, &x, &y, &[1]).unwrap();
-        let (both, ..) = sandwich(&mut net, &x, &y, &[1, 2]).unwrap();
+        let (one, ..) = sandwich(&mut net, &x, &y, &[1], &Narrow::DISTILL).unwrap();
+        let (both, ..) = sandwich(&mut net, &x, &y, &[1, 2], &Narrow::DISTILL).unwrap();
         let full = net
             .forward(
                 &x,
@@ -1044,5 +1106,48 @@ mod tests {
         assert!(kd2 > 0.0);
         let d = scalar(&both) - scalar(&one) - kd2;
         assert!(d.abs() < 1e-5, "{d}");
+    }
+
+    /// A narrower width's loss is `weight * ((1 - s) * soft_ce + s * ce)`,
+    /// added to the full width's cross-entropy.
+    #[test]
+    fn narrow_losses_are_weighted_and_mixed_with_the_labels() {
+        let dev = Device::Cpu;
+        let config = net::NetConfig {
+            depth: 8,
+            stage_widths: [4, 8, 8],
+            widths: vec![0.5, 1.0],
+            input: [1, 8, 8],
+            classes: 3,
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let mut net = Net::new(config, &mut rng, &dev).unwrap();
+        let x = Tensor::randn(0f32, 1.0, (4, 1, 8, 8), &dev).unwrap();
+        let y = Tensor::new(&[0u32, 1, 2, 2], &dev).unwrap();
+        let scalar = |t: &Tensor| t.to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap();
+        let train = Mode::Train {
+            momentum: BN_MOMENTUM,
+        };
+        let full = net.forward(&x, 1, train).unwrap();
+        let ce_full = scalar(&net::cross_entropy(&full, &y).unwrap());
+        let teacher = candle_nn::ops::softmax_last_dim(&full.detach()).unwrap();
+        let narrow = net.forward(&x, 0, train).unwrap();
+        let kd = scalar(&net::soft_cross_entropy(&narrow, &teacher).unwrap());
+        let hard = scalar(&net::cross_entropy(&narrow, &y).unwrap());
+        assert!(
+            (kd - hard).abs() > 1e-3,
+            "labels and soft targets must differ"
+        );
+        for (weight, label_share) in [(1.0, 0.0), (2.0, 0.0), (1.0, 1.0), (0.5, 0.25)] {
+            let n = Narrow {
+                weight,
+                label_share,
+            };
+            let (loss, full_ce, _) = sandwich(&mut net, &x, &y, &[], &n).unwrap();
+            assert!((full_ce - ce_full).abs() < 1e-6);
+            let want = ce_full + weight * ((1.0 - label_share) * kd + label_share * hard);
+            let d = scalar(&loss) - want;
+            assert!(d.abs() < 1e-5, "{n:?}: {d}");
+        }
     }
 }
