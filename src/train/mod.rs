@@ -6,7 +6,10 @@
 //! (cross-entropy), at the smallest width and at one middle width drawn
 //! uniformly from the list (without its ends) against the largest width's
 //! softmax, detached (soft cross-entropy); the three losses are summed, one
-//! backward pass, one AdamW step ([`optim`]). With `--all-widths` every
+//! backward pass, one AdamW step ([`optim`]). `label_share` `s` mixes the
+//! labels into a narrower width's loss, `(1 - s) * soft_ce + s * ce`, and
+//! `narrow_weight` scales it (defaults 0 and 1: distillation only, each
+//! width weighted as the full width). With `--all-widths` every
 //! middle width is trained at every step (no draw). With two widths there is
 //! no middle one; with one width (a `--baseline` model) only the labels.
 //! The learning rate follows a cosine from `lr` at step 0 towards 0 at the
