@@ -1067,21 +1067,29 @@ mod tests {
     use candle_core::{DType, Device};
     use rand::SeedableRng;
 
-    /// Every middle width named contributes its distillation loss: the
-    /// step with both middle widths is the step with one plus the other's.
-    #[test]
-    fn every_middle_width_named_is_trained() {
+    /// A depth-8 network of 4/8/8 channels on 8x8 images, 3 classes, and a
+    /// batch of 4 random images.
+    fn tiny_net(widths: Vec<f64>, seed: u64) -> (Net, Tensor) {
         let dev = Device::Cpu;
         let config = net::NetConfig {
             depth: 8,
             stage_widths: [4, 8, 8],
-            widths: vec![0.25, 0.5, 0.75, 1.0],
+            widths,
             input: [1, 8, 8],
             classes: 3,
         };
-        let mut rng = ChaCha8Rng::seed_from_u64(3);
-        let mut net = Net::new(config, &mut rng, &dev).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let net = Net::new(config, &mut rng, &dev).unwrap();
         let x = Tensor::randn(0f32, 1.0, (4, 1, 8, 8), &dev).unwrap();
+        (net, x)
+    }
+
+    /// Every middle width named contributes its distillation loss: the
+    /// step with both middle widths is the step with one plus the other's.
+    #[test]
+    fn every_middle_width_named_is_trained() {
+        let (mut net, x) = tiny_net(vec![0.25, 0.5, 0.75, 1.0], 3);
+        let dev = Device::Cpu;
         let y = Tensor::new(&[0u32, 1, 2, 1], &dev).unwrap();
         let scalar = |t: &Tensor| t.to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap();
         let (one, ..) = sandwich(&mut net, &x, &y, &[1], &Narrow::DISTILL).unwrap();
@@ -1115,17 +1123,8 @@ mod tests {
     /// added to the full width's cross-entropy.
     #[test]
     fn narrow_losses_are_weighted_and_mixed_with_the_labels() {
+        let (mut net, x) = tiny_net(vec![0.5, 1.0], 5);
         let dev = Device::Cpu;
-        let config = net::NetConfig {
-            depth: 8,
-            stage_widths: [4, 8, 8],
-            widths: vec![0.5, 1.0],
-            input: [1, 8, 8],
-            classes: 3,
-        };
-        let mut rng = ChaCha8Rng::seed_from_u64(5);
-        let mut net = Net::new(config, &mut rng, &dev).unwrap();
-        let x = Tensor::randn(0f32, 1.0, (4, 1, 8, 8), &dev).unwrap();
         let y = Tensor::new(&[0u32, 1, 2, 2], &dev).unwrap();
         let scalar = |t: &Tensor| t.to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap();
         let train = Mode::Train {
