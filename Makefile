@@ -71,8 +71,9 @@ verify: tools data build
 	$(CAPIM) verify --model $(FMNIST)-i8.json --out rtl-out-fmnist
 	$(CAPIM) verify --model $(FMNIST)-i16.json --precision 16 --out rtl-out-fmnist-16
 
-# make train: the CA-DNN (every width at every step, in-place distillation),
-# one separately trained model per width (same recipe and epochs), each
+# make train: the CA-DNN (every width at every step, in-place distillation
+# with the labels mixed into the narrower widths' targets: CADNN_FLAGS), one
+# separately trained model per width (same recipe and epochs), each
 # quantized to 8 and 16 bits with its integer accuracy measured on the whole
 # test set, and the table. The two trainings are independent and the weights
 # do not depend on the thread count (tests/train_quick.rs checks it), so
@@ -81,13 +82,14 @@ verify: tools data build
 # uses every core unless it is set).
 TRAIN_OUT ?= train-out
 TRAIN_FLAGS ?= --depth 14 --epochs 9 --seed 1 --lr 1e-2 --no-augment
+CADNN_FLAGS ?= --all-widths --label-share 0.5
 TRAIN_THREADS ?=
 TRAIN_ENV := $(if $(TRAIN_THREADS),RAYON_NUM_THREADS=$(TRAIN_THREADS))
 HALF_CORES = $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n > 1 ? n / 2 : 1 )))
 WIDTHS := 0.25 0.5 0.75 1
 .PHONY: train train-cadnn train-baselines
 train-cadnn: data build
-	$(TRAIN_ENV) $(CAPIM) train $(TRAIN_FLAGS) --all-widths --resume --out $(TRAIN_OUT)/cadnn
+	$(TRAIN_ENV) $(CAPIM) train $(TRAIN_FLAGS) $(CADNN_FLAGS) --resume --out $(TRAIN_OUT)/cadnn
 train-baselines: data build
 	$(TRAIN_ENV) $(CAPIM) train $(TRAIN_FLAGS) --baseline --resume --out $(TRAIN_OUT)/baseline
 train: data build
